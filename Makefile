@@ -1,0 +1,75 @@
+# Imaginem for Python — local workflow. `make run` and `make test` install whatever is missing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+IMAGES ?=
+SQL ?=
+export SQL
+
+.PHONY: help deps system-deps run test lint query db-upgrade schema clean
+
+help:
+	@echo "make run [IMAGES=dir]   run the pipeline locally on a folder (default: the sample set)"
+	@echo "make test               the whole test suite (starts its own Azurite)"
+	@echo "make query SQL=\"...\"    one SQL statement against the configured database, as CSV"
+	@echo "make db-upgrade         apply missing SQL migrations"
+	@echo "make lint               ruff"
+	@echo "make schema             regenerate schemas/ from the message contract"
+
+# unixODBC and the SQLite ODBC driver come from the distribution (Debian/Ubuntu).
+system-deps:
+	@if ! odbcinst -q -d -n SQLite3 >/dev/null 2>&1; then \
+	  echo "installing unixODBC and the SQLite ODBC driver (apt-get)" >&2; \
+	  $(SUDO) apt-get update -qq >&2 && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq unixodbc libsqliteodbc >&2; \
+	fi
+	@command -v npm >/dev/null || { echo "installing Node.js and npm (apt-get)" >&2; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm >&2; }
+
+$(PY):
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"' || \
+	  { echo "set PYTHON=python3.11 (or newer)"; exit 1; }
+	@echo "creating $(VENV)" >&2
+	@$(PYTHON) -m venv $(VENV) >&2 || { $(SUDO) apt-get install -y -qq python3-venv >&2 && $(PYTHON) -m venv $(VENV) >&2; }
+
+$(STAMP): $(PY) requirements.txt requirements-local.txt
+	@echo "installing Python requirements into $(VENV)" >&2
+	@$(PY) -m pip install -q --upgrade pip >&2
+	@$(PY) -m pip install -q -r requirements-local.txt >&2
+	@touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	@echo "installing Azurite into node_modules" >&2
+	@npm ci --no-audit --no-fund --loglevel=error >&2
+	@touch $@
+
+deps: system-deps $(STAMP) node_modules/.package-lock.json
+
+run: deps
+	$(PY) -m devhost.quickstart $(if $(IMAGES),--images "$(IMAGES)")
+
+test: deps
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+query: deps
+	@$(PY) -m pipeline.cli query "$$SQL"
+
+db-upgrade: deps
+	$(PY) -m pipeline.cli db-upgrade
+
+schema: $(STAMP)
+	$(PY) -m pipeline.contract
+
+clean:
+	rm -rf .local .azurite .pytest_cache .ruff_cache

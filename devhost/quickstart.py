@@ -1,0 +1,131 @@
+"""``make run``: the whole pipeline on this machine, from a folder of images to a summary from SQL.
+
+Starts Azurite (data in ``.azurite/``) and the local Functions host, applies the SQL migrations,
+uploads the folder as a new batch, shows live progress until every image is complete or failed,
+prints a per-image summary from ``v_images``, and stops what it started. It exits non-zero only when
+the pipeline itself broke (the host died, or images stayed unfinished past the timeout); an image
+that fails with a reason is a normal outcome.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from devhost.azurite import REPO_ROOT, Azurite
+from devhost.samples import build_sample_set
+from devhost.settings import export_settings, load_local_settings
+from pipeline.cli import image_files, summary, upload, wait_for
+from pipeline.db import Database
+from pipeline.settings import STORAGE_CONNECTION, Settings
+from pipeline.storage import Storage
+
+LOCAL = REPO_ROOT / ".local"
+SETTINGS_FILE = REPO_ROOT / "local.settings.json"
+HOST_READY = "Local Functions host ready"
+
+
+def _ensure_settings_file() -> None:
+    if not SETTINGS_FILE.exists():
+        shutil.copyfile(REPO_ROOT / "local.settings.json.example", SETTINGS_FILE)
+        print(f"created {SETTINGS_FILE.name} from local.settings.json.example", file=sys.stderr)
+
+
+def _start_host(log_path: Path) -> subprocess.Popen:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_file = log_path.open("w", encoding="utf-8")
+    host = subprocess.Popen(
+        [sys.executable, "-m", "devhost", "--port", "0"],
+        cwd=REPO_ROOT,
+        env=os.environ.copy(),
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if HOST_READY in log_path.read_text(encoding="utf-8", errors="replace"):
+            return host
+        if host.poll() is not None:
+            break
+        time.sleep(0.2)
+    host.kill()
+    raise RuntimeError(f"the local host did not start; its log:\n{_tail(log_path)}")
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+def _stop(host: subprocess.Popen | None) -> None:
+    if host is not None and host.poll() is None:
+        host.terminate()
+        try:
+            host.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            host.kill()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make run", description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=Path, help="folder to upload (default: the sample set)")
+    parser.add_argument(
+        "--timeout", type=float, help="seconds to wait for the batch (default: scaled by size)"
+    )
+    args = parser.parse_args(argv)
+
+    images = args.images
+    if images is None:
+        images = LOCAL / "samples"
+        build_sample_set(images)
+        print(
+            f"sample set: {images} (built from images that scikit-image and matplotlib ship)", file=sys.stderr
+        )
+    if not images.is_dir():
+        print(f"make run: {images} is not a folder", file=sys.stderr)
+        return 2
+    count = len(image_files(images))
+    if count == 0:
+        print(f"make run: no files under {images}", file=sys.stderr)
+        return 2
+
+    _ensure_settings_file()
+    export_settings(load_local_settings(SETTINGS_FILE))
+    host = None
+    azurite = Azurite(REPO_ROOT / ".azurite").start()
+    try:
+        os.environ[STORAGE_CONNECTION] = azurite.connection_string
+        settings = Settings.from_environment()
+        database = Database(settings.sql_connection_string)
+        database.upgrade()
+        host_log = LOCAL / "host.log"
+        host = _start_host(host_log)
+        print(f"local host running (log: {host_log}); pipeline {settings.pipeline_steps}", file=sys.stderr)
+        batch = time.strftime("run-%Y%m%d-%H%M%S")
+        refs = upload(Storage.from_settings(settings.storage), images, batch)
+        timeout = args.timeout or 120.0 + 15.0 * count
+        finished = wait_for(database, refs, timeout, alive=lambda: host.poll() is None)
+        print(f"\nbatch {batch}: {count} image(s)")
+        summary(database, refs)
+        if not finished:
+            reason = (
+                "the local host stopped" if host.poll() is not None else f"not finished after {timeout:.0f} s"
+            )
+            print(
+                f"\nmake run: pipeline broken: {reason}; host log tail:\n{_tail(host_log)}", file=sys.stderr
+            )
+            return 1
+        hint = f"SELECT * FROM v_images WHERE batch_id = '{batch}'"  # noqa: S608 - printed for the user, not run
+        print(f'\nquery the results: make query SQL="{hint}"')
+        return 0
+    finally:
+        _stop(host)
+        azurite.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Azure Functions entry point (Python v2 programming model): registers the functions, nothing else.
+
+Every step in ``steps/`` gets a queue trigger on ``step-<name>``, whether or not the current
+``PIPELINE_STEPS`` lists it, so jobs started under an earlier step list still finish. The step list is
+validated here, at startup: a bad ``PIPELINE_STEPS`` stops the host with an error naming the step.
+"""
+
+import os
+
+import azure.functions as func
+
+from pipeline.helper import StepHandler, start_job
+from pipeline.routing import queue_name
+from pipeline.runtime import LazyRuntime, configured_pipeline
+from pipeline.settings import DEFAULT_PIPELINE_STEPS, PIPELINE_STEPS, STORAGE_CONNECTION
+from pipeline.step import Step
+from steps import REGISTERED_STEPS, STEPS_BY_NAME
+
+configured_pipeline(os.environ.get(PIPELINE_STEPS, "") or DEFAULT_PIPELINE_STEPS, STEPS_BY_NAME)
+runtime = LazyRuntime(STEPS_BY_NAME)
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+
+@app.function_name("ingest")
+@app.blob_trigger(
+    arg_name="blob", path="images/{name}", connection=STORAGE_CONNECTION, source=func.BlobSource.EVENT_GRID
+)
+def ingest(blob: func.InputStream) -> None:
+    start_job(runtime(), blob.name)
+
+
+def _register(step: Step) -> None:
+    handler = StepHandler(step, runtime)
+
+    @app.function_name(f"step_{step.name}")
+    @app.queue_trigger(arg_name="msg", queue_name=queue_name(step.name), connection=STORAGE_CONNECTION)
+    def run_step(msg: func.QueueMessage) -> None:
+        handler(msg)
+
+
+for registered in REGISTERED_STEPS:
+    _register(registered)

@@ -1,0 +1,1 @@
+"""Imaginem pipeline: contract, configuration, routing, storage, SQL and vision providers."""

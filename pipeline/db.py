@@ -1,0 +1,205 @@
+"""SQL through pyodbc: one connection string, two dialects (SQLite locally, Azure SQL in production).
+
+The dialect follows from the ODBC driver named in the connection string. Schema changes are ordered
+migration files under ``infra/sql/<dialect>/``; :meth:`Database.upgrade` applies the missing ones under
+a database-wide lock, so it is safe to run twice or from several processes at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyodbc
+
+from pipeline.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_ROOT = Path(__file__).resolve().parent.parent / "infra" / "sql"
+_MIGRATION_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_GO_LINE = re.compile(r"^\s*GO\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    # Taken at the start of a migration so concurrent upgraders queue up instead of racing (SQLite's
+    # BEGIN IMMEDIATE already serialises writers).
+    migration_lock: str | None
+    # Runs before every transaction (SQLite: take the write lock up front, so two writers never
+    # deadlock upgrading a read lock).
+    begin: str | None
+    # Idempotent DDL for the table that records applied migrations.
+    version_table: str
+
+    def split(self, script: str) -> list[str]:
+        """Statements of a migration file: T-SQL batches separated by GO lines, SQLite statements by ';'."""
+        if self.name == "tsql":
+            parts = _GO_LINE.split(script)
+        else:
+            parts = re.split(r";\s*$", script, flags=re.MULTILINE)
+        return [part.strip() for part in parts if _strip_comments(part).strip()]
+
+
+SQLITE = Dialect(
+    name="sqlite",
+    migration_lock=None,
+    begin="BEGIN IMMEDIATE",
+    version_table=(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+        "applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"
+    ),
+)
+TSQL = Dialect(
+    name="tsql",
+    migration_lock=(
+        "DECLARE @result INT; EXEC @result = sp_getapplock @Resource = 'imaginem-migrations', "
+        "@LockMode = 'Exclusive', @LockOwner = 'Transaction', @LockTimeout = 60000; "
+        "IF @result < 0 THROW 50000, 'could not take the migration lock', 1;"
+    ),
+    begin=None,
+    version_table=(
+        "IF OBJECT_ID(N'dbo.schema_migrations', N'U') IS NULL "
+        "CREATE TABLE dbo.schema_migrations (version INT NOT NULL PRIMARY KEY, name NVARCHAR(200) NOT NULL, "
+        "applied_at DATETIME2(3) NOT NULL CONSTRAINT df_schema_migrations_applied DEFAULT SYSUTCDATETIME())"
+    ),
+)
+
+
+def _strip_comments(sql: str) -> str:
+    return re.sub(r"--[^\n]*", "", sql)
+
+
+def dialect_for(connection_string: str) -> Dialect:
+    match = re.search(r"driver\s*=\s*\{?([^;}]+)", connection_string, re.IGNORECASE)
+    driver = (match.group(1) if match else "").lower()
+    if "sqlite" in driver:
+        return SQLITE
+    if "sql server" in driver:
+        return TSQL
+    raise ConfigurationError(
+        "SQL_CONNECTION_STRING must name its ODBC driver: 'Driver=SQLite3;...' locally or "
+        "'Driver={ODBC Driver 18 for SQL Server};...' for Azure SQL"
+    )
+
+
+def _create_sqlite_folder(connection_string: str) -> None:
+    """SQLite creates a missing database file but not its folder (e.g. a fresh clone's .local/)."""
+    match = re.search(r"database\s*=\s*([^;]+)", connection_string, re.IGNORECASE)
+    if match:
+        Path(match.group(1).strip()).parent.mkdir(parents=True, exist_ok=True)
+
+
+def migration_files(dialect: Dialect) -> list[tuple[int, Path]]:
+    folder = MIGRATIONS_ROOT / dialect.name
+    files = []
+    for path in sorted(folder.iterdir()):
+        match = _MIGRATION_FILE.match(path.name)
+        if match:
+            files.append((int(match.group(1)), path))
+    return files
+
+
+class Database:
+    """Thread-safe access: each thread keeps its own connection, reopened after a failure."""
+
+    def __init__(self, connection_string: str) -> None:
+        self.connection_string = connection_string
+        self.dialect = dialect_for(connection_string)
+        self._local = threading.local()
+
+    def _connection(self) -> pyodbc.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            if self.dialect is SQLITE:
+                _create_sqlite_folder(self.connection_string)
+            connection = pyodbc.connect(self.connection_string, autocommit=True, timeout=30)
+            if self.dialect is SQLITE:
+                connection.execute("PRAGMA foreign_keys = ON")
+                connection.execute("PRAGMA journal_mode = WAL").fetchall()
+            self._local.connection = connection
+        return connection
+
+    def _discard_connection(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            with suppress(pyodbc.Error):
+                connection.close()
+
+    def close(self) -> None:
+        self._discard_connection()
+
+    @contextmanager
+    def transaction(self) -> Iterator[pyodbc.Cursor]:
+        """One atomic unit of work; rolled back (and the connection replaced) on any error."""
+        connection = self._connection()
+        cursor = connection.cursor()
+        try:
+            if self.dialect.begin:
+                cursor.execute(self.dialect.begin)
+            else:
+                connection.autocommit = False
+            if self.dialect is TSQL:
+                cursor.fast_executemany = True
+            yield cursor
+            if self.dialect.begin:
+                cursor.execute("COMMIT")
+            else:
+                connection.commit()
+        except BaseException:
+            try:
+                if self.dialect.begin:
+                    cursor.execute("ROLLBACK")
+                else:
+                    connection.rollback()
+            except pyodbc.Error:
+                pass
+            self._discard_connection()
+            raise
+        finally:
+            if not self.dialect.begin and getattr(self._local, "connection", None) is connection:
+                connection.autocommit = True
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple]]:
+        """Run one statement and return (column names, rows)."""
+        try:
+            cursor = self._connection().cursor()
+            cursor.execute(sql, *params) if params else cursor.execute(sql)
+            if cursor.description is None:
+                return [], []
+            columns = [column[0] for column in cursor.description]
+            return columns, [tuple(row) for row in cursor.fetchall()]
+        except pyodbc.Error:
+            self._discard_connection()
+            raise
+
+    def upgrade(self) -> list[int]:
+        """Apply the dialect's missing migrations in order; returns the versions applied by this call."""
+        applied_now: list[int] = []
+        for version, path in migration_files(self.dialect):
+            with self.transaction() as cursor:
+                if self.dialect.migration_lock:
+                    cursor.execute(self.dialect.migration_lock)
+                cursor.execute(self.dialect.version_table)
+                if version in self._applied_versions(cursor):
+                    continue
+                log.info("applying SQL migration %s", path.name)
+                for statement in self.dialect.split(path.read_text(encoding="utf-8")):
+                    cursor.execute(statement)
+                cursor.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", version, path.name
+                )
+                applied_now.append(version)
+        return applied_now
+
+    @staticmethod
+    def _applied_versions(cursor: pyodbc.Cursor) -> set[int]:
+        return {row[0] for row in cursor.execute("SELECT version FROM schema_migrations").fetchall()}

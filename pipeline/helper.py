@@ -1,0 +1,215 @@
+"""The shared helper: the only code that knows about queues.
+
+For every message a step's queue delivers it decodes and validates the job, loads what the step reads,
+runs the step, records the attempt in SQL, appends the result and forwards the job to the next step's
+queue (with a claim check when the message would outgrow the queue limit). It decides the fate of
+every failure:
+
+* an invalid message is recorded with its reason and set aside in the poison queue, never retried;
+* :class:`InputRejected` (or a step breaking its own output contract) fails the job for good;
+* anything else is transient: the host retries it, and the last attempt also marks the job failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+
+import azure.functions as func
+from PIL import Image
+from pydantic import ValidationError
+
+from pipeline.artifacts import Artifacts, working_copy_ref
+from pipeline.contract import BlobRef, JobMessage, StepResult, decode_message, utc_now
+from pipeline.errors import ConfigurationError, InputRejected, InvalidMessage, MessageTooLarge
+from pipeline.imaging import MAX_UPLOAD_BYTES, decode_working_copy, open_image
+from pipeline.routing import poison_queue_name, queue_name, validate_pipeline
+from pipeline.runtime import JobLog, Runtime, job_log
+from pipeline.step import ImageSource, Step, StepContext
+from pipeline.vision import provider
+
+log = logging.getLogger("pipeline")
+
+# Ids derived from blob names must never collide with ids from another deployment's naming scheme.
+IMAGE_NAMESPACE = uuid.UUID("6f1c1f57-3b0e-4d55-9c7e-4a0c2a1f7d10")
+
+
+class _JobImages:
+    """Loads the image a step reads, once per invocation, enforcing the upload size limit."""
+
+    def __init__(self, runtime: Runtime, source: ImageSource) -> None:
+        self._runtime = runtime
+        self._source = source
+        self._bytes: bytes | None = None
+        self._image: Image.Image | None = None
+
+    def _ref(self, message: JobMessage) -> BlobRef:
+        if self._source is ImageSource.ORIGINAL:
+            return message.image
+        if self._source is ImageSource.WORKING:
+            return working_copy_ref(message)
+        raise RuntimeError("this step declares that it reads no image")
+
+    def load_bytes(self, message: JobMessage) -> bytes:
+        if self._bytes is None:
+            ref = self._ref(message)
+            storage = self._runtime.storage
+            if not storage.exists(ref):
+                raise InputRejected(f"blob {ref} no longer exists (deleted or erased while the job ran)")
+            if self._source is ImageSource.ORIGINAL:
+                size = storage.info(ref).size
+                if size > MAX_UPLOAD_BYTES:
+                    raise InputRejected(
+                        f"file is {size / 2**20:.1f} MiB, above the {MAX_UPLOAD_BYTES // 2**20} MiB limit"
+                    )
+            self._bytes = storage.read(ref)
+        return self._bytes
+
+    def load_image(self, message: JobMessage) -> Image.Image:
+        if self._image is None:
+            data = self.load_bytes(message)
+            self._image = (
+                decode_working_copy(data) if self._source is ImageSource.WORKING else open_image(data)[0]
+            )
+        return self._image
+
+
+class StepHandler:
+    """Runs one step for each message of its queue. Registered once per step in ``function_app``."""
+
+    def __init__(self, step: Step, runtime: Callable[[], Runtime]) -> None:
+        self.step = step
+        self.queue = queue_name(step.name)
+        self._runtime = runtime
+
+    def __call__(self, message: func.QueueMessage) -> None:
+        runtime = self._runtime()
+        body = message.get_body()
+        attempt = max(1, int(getattr(message, "dequeue_count", None) or 1))
+        try:
+            job = self._decode(body, runtime)
+        except InvalidMessage as exc:
+            self._set_aside(runtime, message.id, body, str(exc))
+            return
+        self._run(runtime, job, attempt, job_log(log, job.job_id, step=self.step.name, attempt=attempt))
+
+    def _decode(self, body: bytes, runtime: Runtime) -> JobMessage:
+        job = decode_message(body)
+        if job.current_step != self.step.name:
+            raise InvalidMessage(
+                f"message for step {job.current_step!r} arrived on queue {self.queue!r} of step {self.step.name!r}"
+            )
+        try:
+            validate_pipeline(job.pipeline, runtime.registry)
+        except ConfigurationError as exc:
+            raise InvalidMessage(f"message carries an invalid pipeline: {exc}") from exc
+        return job
+
+    def _set_aside(self, runtime: Runtime, message_id: str | None, body: bytes, reason: str) -> None:
+        log.error("set aside message %s from %s: %s", message_id, self.queue, reason)
+        runtime.records.reject_message(self.queue, message_id, reason, body)
+        runtime.storage.send(poison_queue_name(self.queue), body.decode("utf-8", errors="replace"))
+
+    def _run(self, runtime: Runtime, job: JobMessage, attempt: int, jlog: JobLog) -> None:
+        started = utc_now()
+        clock = time.perf_counter()
+        jlog.info("step %s attempt %d started", self.step.name, attempt)
+        try:
+            output = self._call_step(runtime, job, jlog)
+            result = StepResult(step=self.step.name, attempt=attempt, finished_at=utc_now(), output=output)
+            forward = None
+            if self.step.terminal:
+                pass
+            elif job.next_step is None:
+                raise InputRejected(
+                    f"step {self.step.name!r} is last in the job's pipeline but does not store results"
+                )
+            else:
+                forward = runtime.claims.encode(job.advanced(result))
+        except (InputRejected, MessageTooLarge) as exc:
+            jlog.warning("step %s failed for good: %s", self.step.name, exc)
+            runtime.records.record_step_run(job, self.step.name, attempt, "failed", started, str(exc))
+            runtime.records.fail_job(job, self.step.name, str(exc))
+            return
+        except Exception as exc:
+            self._record_transient_failure(runtime, job, attempt, started, exc, jlog)
+            raise
+        runtime.records.record_step_run(job, self.step.name, attempt, "ok", started)
+        if forward is not None:
+            runtime.storage.send(queue_name(job.next_step), forward)
+            jlog.info("step %s ok in %.2f s, forwarded to %s", self.step.name, time.perf_counter() - clock,
+                      queue_name(job.next_step))  # fmt: skip
+        else:
+            jlog.info("step %s ok in %.2f s, job finished", self.step.name, time.perf_counter() - clock)
+
+    def _call_step(self, runtime: Runtime, job: JobMessage, jlog: JobLog) -> dict:
+        context = StepContext(
+            job,
+            jlog,
+            image_loader=_JobImages(runtime, self.step.reads),
+            result_loader=runtime.claims,
+            artifacts=Artifacts(runtime.storage, job),
+            records=runtime.records,
+            vision=provider,
+        )
+        output = self.step.run(context)
+        try:
+            return self.step.produces.model_validate(output).model_dump(mode="json", exclude_none=True)
+        except ValidationError as exc:
+            raise InputRejected(
+                f"step {self.step.name!r} produced output that breaks its contract: {exc}"
+            ) from exc
+
+    def _record_transient_failure(
+        self, runtime: Runtime, job: JobMessage, attempt: int, started, exc: Exception, jlog: JobLog
+    ) -> None:
+        last = attempt >= runtime.max_dequeue_count
+        reason = f"{type(exc).__name__}: {exc}"
+        jlog.error("step %s attempt %d/%d failed%s: %s", self.step.name, attempt, runtime.max_dequeue_count,
+                   " (giving up, message goes to the poison queue)" if last else ", will retry", reason,
+                   exc_info=last)  # fmt: skip
+        try:
+            runtime.records.record_step_run(job, self.step.name, attempt, "failed" if last else "retrying", started,
+                                            reason)  # fmt: skip
+            if last:
+                runtime.records.fail_job(job, self.step.name, reason)
+        except Exception:
+            # SQL may be the very thing that is failing; the queue retry still protects the job.
+            jlog.exception("could not record the failed attempt in SQL")
+
+
+def image_id_for(image: BlobRef) -> uuid.UUID:
+    return uuid.uuid5(IMAGE_NAMESPACE, str(image))
+
+
+def batch_of(blob_name: str) -> str:
+    """A blob's batch is its first folder; blobs at the container root form the batch 'default'."""
+    folder, separator, _ = blob_name.partition("/")
+    return folder if separator and folder else "default"
+
+
+def start_job(runtime: Runtime, blob_path: str) -> JobMessage | None:
+    """Start the job for an uploaded blob (``images/<name>``); repeated triggers start the same job."""
+    container, _, name = blob_path.partition("/")
+    image = BlobRef(container=container, name=name)
+    etag = runtime.storage.info(image).etag
+    job_id = uuid.uuid5(IMAGE_NAMESPACE, f"{image}@{etag}")
+    job = JobMessage(
+        job_id=job_id,
+        image_id=image_id_for(image),
+        batch_id=batch_of(name),
+        trace_id=job_id.hex,
+        image=image,
+        pipeline=list(runtime.pipeline),
+        position=0,
+        created_at=utc_now(),
+    )
+    jlog = job_log(log, job.job_id)
+    if not runtime.records.start_job(job):
+        jlog.info("job for %s already finished; trigger ignored", image)
+        return None
+    runtime.storage.send(queue_name(job.current_step), runtime.claims.encode(job))
+    jlog.info("started job for %s (batch %s), pipeline %s", image, job.batch_id, ",".join(job.pipeline))
+    return job

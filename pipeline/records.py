@@ -1,0 +1,201 @@
+"""What the pipeline writes to SQL: jobs, their step runs, their results, and set-aside messages.
+
+Every write is idempotent, because queue delivery is at-least-once: a message handled twice leaves the
+same rows as a message handled once. All SQL here is parameterized and portable between the SQLite and
+T-SQL dialects.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pipeline.contract import JobMessage, utc_now
+from pipeline.db import Database
+
+ERROR_TEXT_LIMIT = 4000
+
+
+def _clip(text: str | None, limit: int = ERROR_TEXT_LIMIT) -> str | None:
+    return None if text is None else text[:limit]
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    face_index: int
+    left: int
+    top: int
+    width: int
+    height: int
+    detection_score: float | None
+    crop_blob: str | None
+    embedding: bytes | None = None
+    persisted_face_id: str | None = None
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """The normalized view of a finished job, built by the persist step from the step outputs."""
+
+    width: int | None
+    height: int | None
+    faces: Sequence[FaceRecord] | None  # None: the job's pipeline had no face step
+    outputs: dict[str, dict[str, Any]]
+
+
+def face_id(job_id: uuid.UUID, face_index: int) -> str:
+    return str(uuid.uuid5(job_id, f"face/{face_index}"))
+
+
+class JobRecords:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    def start_job(self, job: JobMessage) -> bool:
+        """Record a job as processing. False when this very job already finished (a repeated trigger)."""
+        now = utc_now()
+        with self._db.transaction() as cursor:
+            row = cursor.execute(
+                "SELECT job_id, status FROM images WHERE image_id = ?", str(job.image_id)
+            ).fetchone()
+            if row is not None and str(row[0]).lower() == str(job.job_id) and row[1] != "processing":
+                return False
+            values = (
+                str(job.job_id), job.batch_id, job.image.container, job.image.name, job.trace_id,
+                ",".join(job.pipeline), now, str(job.image_id),
+            )  # fmt: skip
+            if row is None:
+                cursor.execute(
+                    "INSERT INTO images (job_id, batch_id, container, blob_name, trace_id, pipeline, "
+                    "received_at, image_id, status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'processing', ?)",
+                    *values,
+                    now,
+                )
+            else:
+                cursor.execute(
+                    "UPDATE images SET job_id = ?, batch_id = ?, container = ?, blob_name = ?, trace_id = ?, "
+                    "pipeline = ?, received_at = ?, status = 'processing', failed_step = NULL, error = NULL, "
+                    "face_count = NULL, completed_at = NULL, updated_at = ? WHERE image_id = ?",
+                    *values[:-1],
+                    now,
+                    values[-1],
+                )
+        return True
+
+    def record_step_run(
+        self,
+        job: JobMessage,
+        step: str,
+        attempt: int,
+        status: str,
+        started_at: datetime,
+        error: str | None = None,
+    ) -> None:
+        finished_at = utc_now()
+        with self._db.transaction() as cursor:
+            cursor.execute(
+                "UPDATE step_runs SET status = ?, started_at = ?, finished_at = ?, error = ? "
+                "WHERE job_id = ? AND step = ? AND attempt = ?",
+                status, started_at, finished_at, _clip(error), str(job.job_id), step, attempt,
+            )  # fmt: skip
+            if cursor.rowcount == 0:
+                cursor.execute(
+                    "INSERT INTO step_runs (status, started_at, finished_at, error, job_id, step, attempt, "
+                    "image_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    status, started_at, finished_at, _clip(error), str(job.job_id), step, attempt,
+                    str(job.image_id),
+                )  # fmt: skip
+
+    def fail_job(self, job: JobMessage, step: str, reason: str) -> None:
+        """Mark the image failed at ``step`` — only if it still belongs to this job (not a newer upload)."""
+        now = utc_now()
+        with self._db.transaction() as cursor:
+            cursor.execute(
+                "UPDATE images SET status = 'failed', failed_step = ?, error = ?, completed_at = ?, updated_at = ? "
+                "WHERE image_id = ? AND job_id = ?",
+                step, _clip(reason), now, now, str(job.image_id), str(job.job_id),
+            )  # fmt: skip
+
+    def complete_job(self, job: JobMessage, outcome: JobOutcome) -> bool:
+        """Write the job's results and mark it complete, in one transaction. False if superseded."""
+        now = utc_now()
+        image_id = str(job.image_id)
+        job_id = str(job.job_id)
+        with self._db.transaction() as cursor:
+            cursor.execute(
+                "UPDATE images SET status = 'complete', failed_step = NULL, error = NULL, face_count = ?, "
+                "width = ?, height = ?, completed_at = ?, updated_at = ? WHERE image_id = ? AND job_id = ?",
+                None if outcome.faces is None else len(outcome.faces), outcome.width, outcome.height, now, now,
+                image_id, job_id,
+            )  # fmt: skip
+            if cursor.rowcount == 0:
+                return False
+            # Faces of an older upload of this blob go; this job's faces are inserted once, so a
+            # repeated persist leaves existing rows (and matches pointing at them) untouched. T-SQL allows
+            # one cascade path to face_matches, so matches pointing at the old faces are deleted here.
+            cursor.execute(
+                "DELETE FROM face_matches WHERE matched_face_id IN "
+                "(SELECT face_id FROM faces WHERE image_id = ? AND job_id <> ?)",
+                image_id, job_id,
+            )  # fmt: skip
+            cursor.execute("DELETE FROM faces WHERE image_id = ? AND job_id <> ?", image_id, job_id)
+            face_rows = [
+                (
+                    face_id(job.job_id, face.face_index),
+                    image_id,
+                    job_id,
+                    face.face_index,
+                    face.left,
+                    face.top,
+                    face.width,
+                    face.height,
+                    face.detection_score,
+                    face.crop_blob,
+                    face.embedding,
+                    face.persisted_face_id,
+                    face_id(job.job_id, face.face_index),
+                )
+                for face in outcome.faces or ()
+            ]
+            if face_rows:
+                cursor.executemany(
+                    "INSERT INTO faces (face_id, image_id, job_id, face_index, rect_left, rect_top, rect_width, "
+                    "rect_height, detection_score, crop_blob, embedding, persisted_face_id) "
+                    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
+                    "WHERE NOT EXISTS (SELECT 1 FROM faces WHERE face_id = ?)",
+                    face_rows,
+                )
+            cursor.execute("DELETE FROM step_results WHERE image_id = ?", image_id)
+            result_rows = [
+                (image_id, step, job_id, json.dumps(output, separators=(",", ":")))
+                for step, output in outcome.outputs.items()
+            ]
+            if result_rows:
+                cursor.executemany(
+                    "INSERT INTO step_results (image_id, step, job_id, output_json) VALUES (?, ?, ?, ?)",
+                    result_rows,
+                )
+        return True
+
+    def reject_message(self, queue: str, message_id: str | None, reason: str, body: bytes | str) -> None:
+        text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+        job_id = _job_id_hint(text)
+        with self._db.transaction() as cursor:
+            cursor.execute(
+                "INSERT INTO rejected_messages (queue_name, message_id, job_id, reason, body_excerpt, rejected_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                queue, message_id, job_id, _clip(reason), _clip(text, 2000), utc_now(),
+            )  # fmt: skip
+
+
+def _job_id_hint(text: str) -> str | None:
+    """The job id of a rejected message when one can be read, so operators can find its image."""
+    try:
+        value = json.loads(text).get("job_id")
+        return str(uuid.UUID(str(value)))
+    except (ValueError, AttributeError, TypeError):
+        return None

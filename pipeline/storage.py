@@ -1,0 +1,147 @@
+"""The pipeline's own storage account: its blob containers and its queues.
+
+Every blob the pipeline reads goes through :class:`Storage`, which only ever talks to the account named
+by the ``AzureWebJobsStorage`` setting and only to the containers of the message contract, so a job
+message cannot direct a request anywhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import get_args
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient, ContentSettings
+from azure.storage.queue import QueueClient, QueueServiceClient, TextBase64EncodePolicy
+
+from pipeline.contract import BlobRef, PipelineContainer
+from pipeline.errors import ConfigurationError
+from pipeline.settings import STORAGE_CONNECTION
+
+log = logging.getLogger(__name__)
+
+PIPELINE_CONTAINERS: tuple[str, ...] = get_args(PipelineContainer)
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    etag: str
+    size: int
+    content_type: str | None
+
+
+class Storage:
+    def __init__(self, blob_service: BlobServiceClient, queue_service: QueueServiceClient) -> None:
+        self._blobs = blob_service
+        self._queues = queue_service
+        self._queue_clients: dict[str, QueueClient] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, storage: Mapping[str, str]) -> Storage:
+        """Connect as the Functions host does: a connection string, or identity-based service URIs."""
+        connection_string = storage.get(STORAGE_CONNECTION, "").strip()
+        if connection_string:
+            return cls(
+                BlobServiceClient.from_connection_string(connection_string),
+                QueueServiceClient.from_connection_string(connection_string),
+            )
+        prefix = STORAGE_CONNECTION + "__"
+        account = storage.get(prefix + "accountName", "").strip()
+        blob_uri = storage.get(prefix + "blobServiceUri", "").strip() or (
+            f"https://{account}.blob.core.windows.net" if account else ""
+        )
+        queue_uri = storage.get(prefix + "queueServiceUri", "").strip() or (
+            f"https://{account}.queue.core.windows.net" if account else ""
+        )
+        if not (blob_uri and queue_uri):
+            raise ConfigurationError(
+                f"{STORAGE_CONNECTION} needs a connection string, {prefix}accountName, or both "
+                f"{prefix}blobServiceUri and {prefix}queueServiceUri"
+            )
+        from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+        client_id = storage.get(prefix + "clientId", "").strip() or None
+        credential = (
+            ManagedIdentityCredential(client_id=client_id)
+            if storage.get(prefix + "credential", "").strip().lower() == "managedidentity"
+            else DefaultAzureCredential(managed_identity_client_id=client_id)
+        )
+        return cls(BlobServiceClient(blob_uri, credential), QueueServiceClient(queue_uri, credential))
+
+    # -- blobs ---------------------------------------------------------------------------------------
+
+    def _blob(self, ref: BlobRef):
+        # BlobRef validation already limits containers; checking again keeps this the one choke point even
+        # for refs built with model_construct.
+        if ref.container not in PIPELINE_CONTAINERS:
+            raise ValueError(f"container {ref.container!r} is not one of the pipeline's containers")
+        return self._blobs.get_blob_client(ref.container, ref.name)
+
+    def read(self, ref: BlobRef) -> bytes:
+        return self._blob(ref).download_blob().readall()
+
+    def info(self, ref: BlobRef) -> BlobInfo:
+        properties = self._blob(ref).get_blob_properties()
+        return BlobInfo(
+            etag=properties.etag.strip('"'),
+            size=properties.size,
+            content_type=properties.content_settings.content_type,
+        )
+
+    def write(self, ref: BlobRef, data: bytes, content_type: str) -> None:
+        self._blob(ref).upload_blob(
+            data, overwrite=True, content_settings=ContentSettings(content_type=content_type)
+        )
+
+    def exists(self, ref: BlobRef) -> bool:
+        return self._blob(ref).exists()
+
+    def delete(self, ref: BlobRef) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            self._blob(ref).delete_blob(delete_snapshots="include")
+
+    def list_names(self, container: str, prefix: str | None = None) -> list[str]:
+        if container not in PIPELINE_CONTAINERS:
+            raise ValueError(f"container {container!r} is not one of the pipeline's containers")
+        return [
+            blob.name
+            for blob in self._blobs.get_container_client(container).list_blobs(name_starts_with=prefix)
+        ]
+
+    def ensure_containers(self) -> None:
+        """Create the pipeline's containers, private (no anonymous access), if they are missing."""
+        for container in PIPELINE_CONTAINERS:
+            with contextlib.suppress(ResourceExistsError):
+                self._blobs.create_container(container)
+
+    # -- queues --------------------------------------------------------------------------------------
+
+    def _queue(self, name: str) -> QueueClient:
+        with self._lock:
+            client = self._queue_clients.get(name)
+            if client is None:
+                # The Functions host decodes queue messages as base64 by default (host.json messageEncoding).
+                client = self._queues.get_queue_client(name, message_encode_policy=TextBase64EncodePolicy())
+                self._queue_clients[name] = client
+            return client
+
+    def send(self, queue: str, text: str) -> None:
+        client = self._queue(queue)
+        try:
+            client.send_message(text)
+        except ResourceNotFoundError:
+            self.ensure_queues([queue])
+            client.send_message(text)
+
+    def ensure_queues(self, names: Iterable[str]) -> None:
+        for name in names:
+            with contextlib.suppress(ResourceExistsError):
+                self._queues.create_queue(name)
+
+    def queue_length(self, queue: str) -> int:
+        return self._queue(queue).get_queue_properties().approximate_message_count

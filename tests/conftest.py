@@ -1,0 +1,67 @@
+"""Shared fixtures: a real Azurite for the session, a fresh SQLite ODBC database per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from azure.storage.queue import QueueServiceClient
+
+from devhost.azurite import Azurite
+from devhost.samples import build_sample_set
+from pipeline.contract import BlobRef
+from pipeline.routing import poison_queue_name, queue_name
+from pipeline.runtime import Runtime
+from pipeline.settings import Settings
+from pipeline.storage import PIPELINE_CONTAINERS
+from steps import REGISTERED_STEPS, STEPS_BY_NAME
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    with Azurite(location=tmp_path_factory.mktemp("azurite")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("samples")
+    build_sample_set(folder)
+    return folder
+
+
+@pytest.fixture
+def sql_connection_string(tmp_path: Path) -> str:
+    return f"Driver=SQLite3;Database={tmp_path / 'imaginem.db'};Timeout=30000"
+
+
+def step_queues() -> list[str]:
+    names = [queue_name(step.name) for step in REGISTERED_STEPS]
+    return names + [poison_queue_name(name) for name in names]
+
+
+def _empty_storage(azurite: Azurite, runtime: Runtime) -> None:
+    runtime.storage.ensure_containers()
+    for container in PIPELINE_CONTAINERS:
+        for name in runtime.storage.list_names(container):
+            runtime.storage.delete(BlobRef(container=container, name=name))
+    queues = QueueServiceClient.from_connection_string(azurite.connection_string)
+    runtime.storage.ensure_queues(step_queues())
+    for name in step_queues():
+        queues.get_queue_client(name).clear_messages()
+
+
+@pytest.fixture
+def runtime(azurite: Azurite, sql_connection_string: str) -> Iterator[Runtime]:
+    """A runtime on the shared Azurite (emptied first) and a new database with the schema applied."""
+    settings = Settings(
+        pipeline_steps="normalize,faces,persist",
+        sql_connection_string=sql_connection_string,
+        storage={"AzureWebJobsStorage": azurite.connection_string},
+    )
+    built = Runtime.from_settings(settings, STEPS_BY_NAME)
+    built.database.upgrade()
+    _empty_storage(azurite, built)
+    yield built
+    built.database.close()

@@ -1,0 +1,73 @@
+"""Drives the real step handlers from real Azurite queues, one message at a time, for integration tests.
+
+The local host (devhost) is the production-like way to run the app; this harness exists so a test can
+deliver exactly the messages it wants (twice, out of order, on its last attempt) and inspect each hop.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from azure.functions.queue import QueueMessage
+from azure.storage.queue import QueueServiceClient
+
+from pipeline.contract import IMAGES_CONTAINER, BlobRef
+from pipeline.helper import StepHandler, image_id_for, start_job
+from pipeline.routing import queue_name
+from pipeline.runtime import Runtime
+
+
+class Harness:
+    def __init__(self, runtime: Runtime, connection_string: str) -> None:
+        self.runtime = runtime
+        self.queues = QueueServiceClient.from_connection_string(connection_string)
+        self.handlers = {name: StepHandler(step, lambda: runtime) for name, step in runtime.registry.items()}
+
+    def upload(self, path: Path, blob_name: str) -> BlobRef:
+        ref = BlobRef(container=IMAGES_CONTAINER, name=blob_name)
+        self.runtime.storage.write(ref, path.read_bytes(), "application/octet-stream")
+        return ref
+
+    def ingest(self, ref: BlobRef):
+        return start_job(self.runtime, str(ref))
+
+    def receive_raw(self, queue: str) -> list:
+        client = self.queues.get_queue_client(queue)
+        return list(client.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=30))
+
+    def deliver(self, step: str, *, dequeue_count: int | None = None, keep: bool = False) -> int:
+        """Deliver every message waiting on the step's queue to its handler; returns how many."""
+        client = self.queues.get_queue_client(queue_name(step))
+        delivered = 0
+        for raw in self.receive_raw(queue_name(step)):
+            message = QueueMessage(
+                id=raw.id,
+                body=base64.b64decode(raw.content),
+                dequeue_count=dequeue_count or raw.dequeue_count,
+                pop_receipt=raw.pop_receipt,
+            )
+            try:
+                self.handlers[step](message)
+            except Exception:
+                keep = True  # a failed invocation leaves the message on the queue, as the host does
+                raise
+            finally:
+                if keep:  # visible again at once: the queue will deliver it again
+                    client.update_message(raw.id, raw.pop_receipt, visibility_timeout=0)
+                else:
+                    client.delete_message(raw.id, raw.pop_receipt)
+            delivered += 1
+        return delivered
+
+    def run_all(self) -> None:
+        """Deliver until every step queue is empty, in pipeline order."""
+        while any(self.deliver(step) for step in self.runtime.registry):
+            pass
+
+    def image_row(self, ref: BlobRef) -> dict:
+        columns, rows = self.runtime.database.query(
+            "SELECT * FROM v_images WHERE image_id = ?", [str(image_id_for(ref))]
+        )
+        assert len(rows) == 1, f"expected one v_images row for {ref}, got {len(rows)}"
+        return dict(zip(columns, rows[0], strict=True))
