@@ -5,6 +5,7 @@ Every step in ``steps/`` gets a queue trigger on ``step-<name>``, whether or not
 validated here, at startup: a bad ``PIPELINE_STEPS`` stops the host with an error naming the step.
 """
 
+import json
 import os
 
 import azure.functions as func
@@ -28,6 +29,11 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 )
 def ingest(blob: func.InputStream) -> None:
     start_job(runtime(), blob.name)
+
+
+@app.route(route="health", methods=["GET"])
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(runtime().describe()), mimetype="application/json")
 
 
 def _register(step: Step) -> None:

@@ -96,22 +96,22 @@ def wait_for(
 ) -> bool:
     """Show live counts until every image is complete or failed; False on timeout or if ``alive()`` fails."""
     deadline = time.monotonic() + timeout
+    live = err.isatty()  # redraw one line on a terminal, print each change in a log
+    shown = ""
     while True:
         current = statuses(database, refs)
-        counts = {state: sum(1 for value in current.values() if value == state) for state in
-                  ("queued", "processing", "complete", "failed")}  # fmt: skip
-        print(
-            "\r" + "  ".join(f"{state} {number}" for state, number in counts.items()),
-            end="",
-            file=err,
-            flush=True,
+        line = "  ".join(
+            f"{state} {sum(1 for value in current.values() if value == state)}"
+            for state in ("queued", "processing", "complete", "failed")
         )
-        if all(value in FINISHED for value in current.values()):
-            print(file=err)
-            return True
-        if time.monotonic() > deadline or not alive():
-            print(file=err)
-            return False
+        if line != shown:
+            print("\r" + line if live else line, end="" if live else "\n", file=err, flush=True)
+            shown = line
+        done = all(value in FINISHED for value in current.values())
+        if done or time.monotonic() > deadline or not alive():
+            if live:
+                print(file=err)
+            return done
         time.sleep(1.0)
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.claimcheck import ClaimCheck
+from pipeline.contract import SCHEMA_VERSION
 from pipeline.db import Database
 from pipeline.records import JobRecords
-from pipeline.routing import parse_step_list, validate_pipeline
+from pipeline.routing import parse_step_list, queue_name, validate_pipeline
 from pipeline.settings import Settings
 from pipeline.step import Step
 from pipeline.storage import Storage
@@ -77,6 +78,15 @@ class Runtime:
             claims=ClaimCheck(storage),
             max_dequeue_count=max_dequeue_count(),
         )
+
+    def describe(self) -> dict[str, Any]:
+        """What an operator needs to see to check the configuration (served at GET /api/health)."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "pipeline": list(self.pipeline),
+            "queues": {name: queue_name(name) for name in self.registry},
+            "sql_dialect": self.database.dialect.name,
+        }
 
 
 class LazyRuntime:

@@ -1,0 +1,221 @@
+"""Queue trigger listener with the real host's polling, batching, retry and poison semantics.
+
+What it reproduces (host.json ``extensions.queues``, see :class:`devhost.settings.QueueOptions`):
+
+* Empty queue → exponential back-off from 100 ms up to ``maxPollingInterval``; any message
+  resets to fast polling.
+* Up to ``batchSize`` messages are received at once and hidden for 10 minutes while they are
+  processed; a new batch is fetched once in-flight work drops to ``newBatchThreshold``, so at
+  most ``batchSize + newBatchThreshold`` messages per queue are in flight.
+* Bodies are base64-decoded (``messageEncoding: base64``). A body that is not base64 fails the
+  attempt without invoking the function, exactly like an exception would.
+* Success deletes the message. Failure makes it visible again after ``visibilityTimeout``; the
+  attempt that reaches ``maxDequeueCount`` instead copies the original body text to
+  ``<queue>-poison`` and deletes it. A received message already above ``maxDequeueCount`` goes
+  straight to poison.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import logging
+import math
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from azure.core.exceptions import AzureError, ResourceExistsError
+from azure.functions.queue import QueueMessage as FunctionQueueMessage
+from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
+
+from devhost.indexing import FunctionSpec, HostStartupError
+from devhost.pool import InvocationPool
+from devhost.settings import QueueOptions
+
+logger = logging.getLogger("devhost")
+
+MIN_POLLING_INTERVAL = 0.1
+# The real host hides messages for 10 minutes while processing them (and renews; we do not).
+PROCESSING_VISIBILITY_TIMEOUT = 600
+_QUEUE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+
+
+def ensure_queue(queue: QueueClient) -> None:
+    """Create the queue unless it exists (the real host creates trigger and poison queues)."""
+    with contextlib.suppress(ResourceExistsError):
+        queue.create_queue()
+
+
+class QueueListener:
+    """Polls one queue on its own thread and runs its function on the shared pool."""
+
+    def __init__(
+        self, spec: FunctionSpec, service: QueueServiceClient, options: QueueOptions, pool: InvocationPool
+    ) -> None:
+        self.spec = spec
+        self.queue_name: str = spec.binding.get("queueName") or ""
+        if not _QUEUE_NAME.fullmatch(self.queue_name) or "--" in self.queue_name:
+            raise HostStartupError(
+                f"Function '{spec.name}': '{self.queue_name}' is not a valid queue name "
+                "(3-63 lowercase letters, digits and single dashes)"
+            )
+        self._queue = service.get_queue_client(self.queue_name)
+        self._poison = service.get_queue_client(f"{self.queue_name}-poison")
+        self._options = options
+        self._pool = pool
+        self._stopping = threading.Event()
+        self._capacity = threading.Condition()
+        self._in_flight = 0
+        self._thread = threading.Thread(target=self._run, name=f"devhost-queue-{spec.name}", daemon=True)
+
+    def start(self) -> None:
+        ensure_queue(self._queue)
+        self._thread.start()
+
+    def stop(self, timeout: float) -> None:
+        """Stop polling; messages received but not yet started are released by their tasks."""
+        self._stopping.set()
+        with self._capacity:
+            self._capacity.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    # -- polling thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        delay = MIN_POLLING_INTERVAL
+        while self._wait_for_capacity():
+            messages = self._receive_batch()
+            if not messages:
+                self._stopping.wait(delay)
+                delay = min(delay * 2, self._options.max_polling_interval)
+                continue
+            delay = MIN_POLLING_INTERVAL
+            for message in messages:
+                self._dispatch(message)
+
+    def _wait_for_capacity(self) -> bool:
+        """Block until in-flight work is at most newBatchThreshold; ``False`` once stopping."""
+        with self._capacity:
+            self._capacity.wait_for(
+                lambda: self._stopping.is_set() or self._in_flight <= self._options.new_batch_threshold
+            )
+        return not self._stopping.is_set()
+
+    def _receive_batch(self) -> list[QueueMessage]:
+        size = self._options.batch_size
+        try:
+            return list(
+                self._queue.receive_messages(
+                    messages_per_page=size,
+                    max_messages=size,
+                    visibility_timeout=PROCESSING_VISIBILITY_TIMEOUT,
+                )
+            )
+        except AzureError as exc:
+            logger.warning("Polling queue '%s' failed: %s", self.queue_name, exc)
+            return []
+
+    def _dispatch(self, message: QueueMessage) -> None:
+        if message.dequeue_count is not None and message.dequeue_count > self._options.max_dequeue_count:
+            self._guarded(self._move_to_poison, message)
+            return
+        with self._capacity:
+            self._in_flight += 1
+        self._pool.submit(self._process, message)
+
+    # -- pool threads ------------------------------------------------------------------------
+
+    def _process(self, message: QueueMessage) -> None:
+        try:
+            if self._stopping.is_set():
+                self._guarded(self._make_visible, message, 0)
+                return
+            self._guarded(self._attempt, message)
+        finally:
+            with self._capacity:
+                self._in_flight -= 1
+                self._capacity.notify_all()
+
+    def _attempt(self, message: QueueMessage) -> None:
+        try:
+            body = self._decode(message.content)
+        except ValueError:
+            logger.error(
+                "Function '%s': message %s on queue '%s' is not valid base64; failing the attempt without "
+                "invoking the function (dequeue count %s)",
+                self.spec.name,
+                message.id,
+                self.queue_name,
+                message.dequeue_count,
+            )
+            self._failed(message)
+            return
+        trigger = FunctionQueueMessage(
+            id=message.id,
+            body=body,
+            dequeue_count=message.dequeue_count,
+            insertion_time=message.inserted_on,
+            expiration_time=message.expires_on,
+            time_next_visible=message.next_visible_on,
+            pop_receipt=message.pop_receipt,
+        )
+        try:
+            self.spec.invoke(trigger, reason=f"New queue message detected on '{self.queue_name}'.")
+        except Exception:
+            logger.exception(
+                "Function '%s' failed for message %s on queue '%s' (dequeue count %s)",
+                self.spec.name,
+                message.id,
+                self.queue_name,
+                message.dequeue_count,
+            )
+            self._failed(message)
+            return
+        self._queue.delete_message(message.id, message.pop_receipt)
+
+    def _decode(self, content: str | None) -> bytes:
+        text = content or ""
+        if self._options.message_encoding == "none":
+            return text.encode("utf-8")
+        try:
+            # .NET's Convert.FromBase64String, which the real host uses, ignores whitespace.
+            return base64.b64decode("".join(text.split()), validate=True)
+        except binascii.Error as exc:
+            raise ValueError(str(exc)) from exc
+
+    def _failed(self, message: QueueMessage) -> None:
+        if (message.dequeue_count or 0) >= self._options.max_dequeue_count:
+            self._move_to_poison(message)
+        else:
+            self._make_visible(message, math.ceil(self._options.visibility_timeout))
+
+    def _make_visible(self, message: QueueMessage, after_seconds: int) -> None:
+        self._queue.update_message(message.id, message.pop_receipt, visibility_timeout=after_seconds)
+
+    def _move_to_poison(self, message: QueueMessage) -> None:
+        logger.warning(
+            "Message %s has reached MaxDequeueCount of %d. Moving message to queue '%s'.",
+            message.id,
+            self._options.max_dequeue_count,
+            self._poison.queue_name,
+        )
+        ensure_queue(self._poison)
+        self._poison.send_message(message.content)
+        self._queue.delete_message(message.id, message.pop_receipt)
+
+    def _guarded(self, action: Callable[..., None], *args: Any) -> None:
+        """Run a storage operation; a storage failure is logged, never fatal to the host.
+
+        A failed delete/update leaves the message invisible until its processing timeout runs
+        out, after which it is received again — the same outcome as on the real host.
+        """
+        try:
+            action(*args)
+        except AzureError as exc:
+            logger.warning(
+                "Function '%s': queue '%s' operation failed: %s", self.spec.name, self.queue_name, exc
+            )

@@ -1,0 +1,117 @@
+"""The real app (function_app.py) in the local host process, against Azurite and SQLite ODBC."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from devhost.samples import EXPECTED
+from pipeline.cli import upload, wait_for
+from pipeline.db import Database
+from pipeline.storage import Storage
+
+ROOT = Path(__file__).resolve().parent.parent
+READY = "Local Functions host ready"
+
+
+def start_host(env: dict[str, str], log: Path) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devhost", "--port", "0", "--settings", str(log.parent / "none.json")],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if READY in log.read_text():
+            return process
+        time.sleep(0.2)
+    process.kill()
+    pytest.fail(f"host did not start:\n{log.read_text()}")
+
+
+@pytest.fixture
+def host_env(runtime, azurite, sql_connection_string):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PIPELINE_")}
+    env.update(
+        AzureWebJobsStorage=azurite.connection_string,
+        SQL_CONNECTION_STRING=sql_connection_string,
+        PIPELINE_STEPS="normalize,faces,persist",
+        PYTHON_THREADPOOL_THREAD_COUNT="2",
+    )
+    return env
+
+
+@pytest.mark.timeout(300)
+def test_uploaded_samples_reach_sql_through_the_local_host(runtime, host_env, samples, tmp_path):
+    log = tmp_path / "host.log"
+    host = start_host(host_env, log)
+    try:
+        refs = upload(Storage.from_settings(runtime.settings.storage), samples, "e2e")
+        database = Database(host_env["SQL_CONNECTION_STRING"])
+        assert wait_for(database, refs, timeout=240, alive=lambda: host.poll() is None), log.read_text()[
+            -3000:
+        ]
+        _, rows = database.query("SELECT blob_name, status, face_count, failed_step, error FROM v_images")
+        by_name = {row[0].removeprefix("e2e/"): row for row in rows}
+        assert set(by_name) == set(EXPECTED)
+        for name, expected in EXPECTED.items():
+            _, status, faces, failed_step, error = by_name[name]
+            assert status == expected.status, (name, by_name[name])
+            if expected.status == "complete":
+                assert faces == expected.faces, name
+            else:
+                assert failed_step == "normalize" and error, name
+        text = log.read_text()
+        job_lines = [line for line in text.splitlines() if " pipeline: " in line]
+        assert len(job_lines) >= 3 * len(EXPECTED), "every job logs its start and each step"
+        assert all("[job " in line for line in job_lines)
+    finally:
+        host.terminate()
+        host.wait(timeout=30)
+
+
+@pytest.mark.timeout(120)
+def test_health_endpoint_reports_the_pipeline(host_env, tmp_path):
+    host_env["PIPELINE_STEPS"] = "normalize,persist"
+    log = tmp_path / "host.log"
+    host = start_host(host_env, log)
+    try:
+        port = next(
+            int(line.rsplit(":", 1)[1].split("/")[0])
+            for line in log.read_text().splitlines()
+            if "http://127.0.0.1:" in line
+        )
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=10) as response:
+            body = json.loads(response.read())
+        assert body["pipeline"] == ["normalize", "persist"]
+        assert body["queues"]["faces"] == "step-faces"
+    finally:
+        host.terminate()
+        host.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("steps", "named"),
+    [("normalize,facez,persist", "'facez'"), ("faces,normalize,persist", "'faces' before 'normalize'")],
+)
+def test_invalid_step_list_stops_startup_naming_the_step(host_env, tmp_path, steps, named):
+    host_env["PIPELINE_STEPS"] = steps
+    result = subprocess.run(
+        [sys.executable, "-m", "devhost", "--port", "0", "--settings", str(tmp_path / "none.json")],
+        cwd=ROOT,
+        env=host_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert named in result.stdout + result.stderr
