@@ -46,7 +46,7 @@ class WorkingImage:
     source_width: int
     source_height: int
     source_mode: str
-    source_frames: int
+    source_animated: bool  # only the first frame is analysed
     orientation: int  # EXIF orientation tag of the original (1 = upright)
 
 
@@ -144,12 +144,16 @@ def _encode_within_limit(image: Image.Image) -> tuple[Image.Image, bytes]:
 
 def make_working_copy(data: bytes) -> WorkingImage:
     source, source_size = open_image(data)
-    orientation = int(source.getexif().get(0x0112, 1) or 1)
     try:
+        orientation = int(source.getexif().get(0x0112, 1) or 1)
         upright = ImageOps.exif_transpose(source)
-    except (ValueError, OSError, SyntaxError) as exc:
-        raise InputRejected(f"corrupt EXIF orientation data: {exc}") from exc
-    image, encoded = _encode_within_limit(_fit_sides(_to_rgb(upright)))
+    except (ValueError, OSError, SyntaxError, TypeError) as exc:
+        raise InputRejected(f"corrupt EXIF metadata: {exc}") from exc
+    try:
+        image, encoded = _encode_within_limit(_fit_sides(_to_rgb(upright)))
+    except (ValueError, OSError) as exc:
+        # e.g. a colour mode Pillow decodes but cannot convert to RGB: retrying would not help.
+        raise InputRejected(f"cannot convert {source.format} image in mode {source.mode} to RGB: {exc}") from exc
     return WorkingImage(
         data=encoded,
         width=image.width,
@@ -158,7 +162,8 @@ def make_working_copy(data: bytes) -> WorkingImage:
         source_width=source_size[0],
         source_height=source_size[1],
         source_mode=source.mode,
-        source_frames=getattr(source, "n_frames", 1),
+        # is_animated looks at one more frame; n_frames would walk every frame of a hostile GIF.
+        source_animated=bool(getattr(source, "is_animated", False)),
         orientation=orientation,
     )
 

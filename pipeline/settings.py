@@ -18,6 +18,11 @@ SQL_CONNECTION_STRING = "SQL_CONNECTION_STRING"
 
 DEFAULT_PIPELINE_STEPS = "normalize,faces,persist"
 
+# Every app setting the pipeline's code reads. Deployment templates must set exactly these (plus the
+# platform's own); a test holds the two lists together. Identity-based storage is configured through
+# ``AzureWebJobsStorage__*`` keys, which the Functions host and ``Storage.from_settings`` both understand.
+APP_SETTINGS: tuple[str, ...] = (STORAGE_CONNECTION, PIPELINE_STEPS, SQL_CONNECTION_STRING)
+
 
 @dataclass(frozen=True)
 class Settings:

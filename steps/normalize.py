@@ -18,7 +18,7 @@ class NormalizeOutput(BaseModel):
     source_width: int
     source_height: int
     source_mode: str
-    source_frames: int
+    source_animated: bool  # only the first frame is analysed
     orientation: int
 
 
@@ -44,6 +44,6 @@ class Normalize(Step[NormalizeOutput]):
             source_width=working.source_width,
             source_height=working.source_height,
             source_mode=working.source_mode,
-            source_frames=working.source_frames,
+            source_animated=working.source_animated,
             orientation=working.orientation,
         )

@@ -72,7 +72,7 @@ def test_16bit_png_keeps_its_contrast(samples):
 
 def test_animated_gif_uses_its_first_frame(samples):
     working = make_working_copy((samples / "animated.gif").read_bytes())
-    assert working.source_frames > 1 and working.source_format == "GIF"
+    assert working.source_animated and working.source_format == "GIF"
 
 
 def test_very_large_photo_is_brought_within_api_limits():
