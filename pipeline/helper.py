@@ -119,15 +119,8 @@ class StepHandler:
         try:
             output = self._call_step(runtime, job, jlog)
             result = StepResult(step=self.step.name, attempt=attempt, finished_at=utc_now(), output=output)
-            forward = None
-            if self.step.terminal:
-                pass
-            elif job.next_step is None:
-                raise InputRejected(
-                    f"step {self.step.name!r} is last in the job's pipeline but does not store results"
-                )
-            else:
-                forward = runtime.claims.encode(job.advanced(result))
+            # validate_pipeline guarantees only the terminal step is last, so any other has a next step.
+            forward = None if self.step.terminal else runtime.claims.encode(job.advanced(result))
         except (InputRejected, MessageTooLarge) as exc:
             jlog.warning("step %s failed for good: %s", self.step.name, exc)
             runtime.records.record_step_run(job, self.step.name, attempt, "failed", started, str(exc))

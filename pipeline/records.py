@@ -64,25 +64,23 @@ class JobRecords:
             ).fetchone()
             if row is not None and str(row[0]).lower() == str(job.job_id) and row[1] != "processing":
                 return False
-            values = (
+            # Both statements take the same parameters, in this order.
+            params = (
                 str(job.job_id), job.batch_id, job.image.container, job.image.name, job.trace_id,
-                ",".join(job.pipeline), now, str(job.image_id),
+                ",".join(job.pipeline), now, now, str(job.image_id),
             )  # fmt: skip
             if row is None:
                 cursor.execute(
-                    "INSERT INTO images (job_id, batch_id, container, blob_name, trace_id, pipeline, "
-                    "received_at, image_id, status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'processing', ?)",
-                    *values,
-                    now,
+                    "INSERT INTO images (job_id, batch_id, container, blob_name, trace_id, pipeline, received_at, "
+                    "updated_at, image_id, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'processing')",
+                    *params,
                 )
             else:
                 cursor.execute(
                     "UPDATE images SET job_id = ?, batch_id = ?, container = ?, blob_name = ?, trace_id = ?, "
-                    "pipeline = ?, received_at = ?, status = 'processing', failed_step = NULL, error = NULL, "
-                    "face_count = NULL, completed_at = NULL, updated_at = ? WHERE image_id = ?",
-                    *values[:-1],
-                    now,
-                    values[-1],
+                    "pipeline = ?, received_at = ?, updated_at = ?, status = 'processing', failed_step = NULL, "
+                    "error = NULL, face_count = NULL, completed_at = NULL WHERE image_id = ?",
+                    *params,
                 )
         return True
 
