@@ -6,18 +6,17 @@ validated here, at startup: a bad ``PIPELINE_STEPS`` stops the host with an erro
 """
 
 import json
-import os
 
 import azure.functions as func
 
 from pipeline.helper import StepHandler, start_job
 from pipeline.routing import queue_name
 from pipeline.runtime import LazyRuntime, configured_pipeline
-from pipeline.settings import DEFAULT_PIPELINE_STEPS, PIPELINE_STEPS, STORAGE_CONNECTION
+from pipeline.settings import STORAGE_CONNECTION, pipeline_steps_setting
 from pipeline.step import Step
 from steps import REGISTERED_STEPS, STEPS_BY_NAME
 
-configured_pipeline(os.environ.get(PIPELINE_STEPS, "") or DEFAULT_PIPELINE_STEPS, STEPS_BY_NAME)
+configured_pipeline(pipeline_steps_setting(), STEPS_BY_NAME)
 runtime = LazyRuntime(STEPS_BY_NAME)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)

@@ -54,17 +54,8 @@ class _JobImages:
 
     def load_bytes(self, message: JobMessage) -> bytes:
         if self._bytes is None:
-            ref = self._ref(message)
-            storage = self._runtime.storage
-            if not storage.exists(ref):
-                raise InputRejected(f"blob {ref} no longer exists (deleted or erased while the job ran)")
-            if self._source is ImageSource.ORIGINAL:
-                size = storage.info(ref).size
-                if size > MAX_UPLOAD_BYTES:
-                    raise InputRejected(
-                        f"file is {size / 2**20:.1f} MiB, above the {MAX_UPLOAD_BYTES // 2**20} MiB limit"
-                    )
-            self._bytes = storage.read(ref)
+            limit = MAX_UPLOAD_BYTES if self._source is ImageSource.ORIGINAL else None
+            self._bytes = self._runtime.storage.read(self._ref(message), max_bytes=limit)
         return self._bytes
 
     def load_image(self, message: JobMessage) -> Image.Image:

@@ -153,7 +153,9 @@ def make_working_copy(data: bytes) -> WorkingImage:
         image, encoded = _encode_within_limit(_fit_sides(_to_rgb(upright)))
     except (ValueError, OSError) as exc:
         # e.g. a colour mode Pillow decodes but cannot convert to RGB: retrying would not help.
-        raise InputRejected(f"cannot convert {source.format} image in mode {source.mode} to RGB: {exc}") from exc
+        raise InputRejected(
+            f"cannot convert {source.format} image in mode {source.mode} to RGB: {exc}"
+        ) from exc
     return WorkingImage(
         data=encoded,
         width=image.width,

@@ -24,6 +24,12 @@ DEFAULT_PIPELINE_STEPS = "normalize,faces,persist"
 APP_SETTINGS: tuple[str, ...] = (STORAGE_CONNECTION, PIPELINE_STEPS, SQL_CONNECTION_STRING)
 
 
+def pipeline_steps_setting(environ: Mapping[str, str] | None = None) -> str:
+    """PIPELINE_STEPS as configured, or the default; read alone at startup to validate the step list."""
+    env = os.environ if environ is None else environ
+    return env.get(PIPELINE_STEPS, "").strip() or DEFAULT_PIPELINE_STEPS
+
+
 @dataclass(frozen=True)
 class Settings:
     pipeline_steps: str
@@ -50,7 +56,7 @@ class Settings:
                 f"{STORAGE_CONNECTION}__blobServiceUri and {STORAGE_CONNECTION}__queueServiceUri"
             )
         return cls(
-            pipeline_steps=env.get(PIPELINE_STEPS, "").strip() or DEFAULT_PIPELINE_STEPS,
+            pipeline_steps=pipeline_steps_setting(env),
             sql_connection_string=sql,
             storage=storage,
         )

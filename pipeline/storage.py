@@ -19,7 +19,7 @@ from azure.storage.blob import BlobServiceClient, ContentSettings
 from azure.storage.queue import QueueClient, QueueServiceClient, TextBase64EncodePolicy
 
 from pipeline.contract import BlobRef, PipelineContainer
-from pipeline.errors import ConfigurationError
+from pipeline.errors import ConfigurationError, InputRejected
 from pipeline.settings import STORAGE_CONNECTION
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,17 @@ class Storage:
             raise ValueError(f"container {ref.container!r} is not one of the pipeline's containers")
         return self._blobs.get_blob_client(ref.container, ref.name)
 
-    def read(self, ref: BlobRef) -> bytes:
-        return self._blob(ref).download_blob().readall()
+    def read(self, ref: BlobRef, max_bytes: int | None = None) -> bytes:
+        """The blob's content; refuses one larger than ``max_bytes`` before downloading more than a chunk."""
+        try:
+            download = self._blob(ref).download_blob()
+        except ResourceNotFoundError as exc:
+            raise InputRejected(f"blob {ref} does not exist (deleted or erased while the job ran)") from exc
+        if max_bytes is not None and download.size > max_bytes:
+            raise InputRejected(
+                f"file is {download.size / 2**20:.1f} MiB, above the {max_bytes // 2**20} MiB limit"
+            )
+        return download.readall()
 
     def info(self, ref: BlobRef) -> BlobInfo:
         properties = self._blob(ref).get_blob_properties()

@@ -169,3 +169,23 @@ def test_large_results_move_to_a_claim_check_and_load_back(harness, samples):
     harness.run_all()
     row = harness.image_row(ref)
     assert row["status"] == "complete" and row["face_count"] == 24
+
+
+def test_image_deleted_before_its_job_ran_fails_with_the_reason(harness, samples):
+    ref = harness.upload(samples / "coffee.png", "gone/coffee.png")
+    harness.ingest(ref)
+    harness.runtime.storage.delete(ref)
+    harness.run_all()
+    row = harness.image_row(ref)
+    assert row["status"] == "failed" and "does not exist" in row["error"]
+
+
+def test_oversized_original_is_refused_without_downloading_it(harness, samples, monkeypatch):
+    monkeypatch.setattr("pipeline.helper.MAX_UPLOAD_BYTES", 10 * 2**20)
+    path = samples.parent / "eleven-mib.jpg"
+    path.write_bytes((samples / "grace_hopper.jpg").read_bytes() + bytes(11 * 2**20))
+    ref = harness.upload(path, "big/eleven-mib.jpg")
+    harness.ingest(ref)
+    harness.run_all()
+    row = harness.image_row(ref)
+    assert row["status"] == "failed" and "above the 10 MiB limit" in row["error"]
