@@ -21,12 +21,16 @@ help:
 	@echo "make lint               ruff"
 	@echo "make schema             regenerate schemas/ from the message contract"
 
-# unixODBC and the SQLite ODBC driver come from the distribution (Debian/Ubuntu).
+# From the distribution (Debian/Ubuntu): unixODBC and the SQLite ODBC driver; libGL and GLib, which
+# OpenCV (used by RapidOCR) loads.
+SYSTEM_PACKAGES := unixodbc libsqliteodbc libgl1 libglib2.0-0
 system-deps:
-	@if ! odbcinst -q -d -n SQLite3 >/dev/null 2>&1; then \
-	  echo "installing unixODBC and the SQLite ODBC driver (apt-get)" >&2; \
+	@libs=$$(PATH="$$PATH:/sbin:/usr/sbin" ldconfig -p); \
+	if ! odbcinst -q -d -n SQLite3 >/dev/null 2>&1 || ! grep -q 'libGL.so.1 ' <<<"$$libs" \
+	    || ! grep -q 'libglib-2.0.so.0 ' <<<"$$libs"; then \
+	  echo "installing $(SYSTEM_PACKAGES) (apt-get)" >&2; \
 	  $(SUDO) apt-get update -qq >&2 && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq unixodbc libsqliteodbc >&2; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(SYSTEM_PACKAGES) >&2; \
 	fi
 	@command -v npm >/dev/null || { echo "installing Node.js and npm (apt-get)" >&2; \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm >&2; }
@@ -37,10 +41,22 @@ $(PY):
 	@echo "creating $(VENV)" >&2
 	@$(PYTHON) -m venv $(VENV) >&2 || { $(SUDO) apt-get install -y -qq python3-venv >&2 && $(PYTHON) -m venv $(VENV) >&2; }
 
-$(STAMP): $(PY) requirements.txt requirements-local.txt
+$(STAMP): $(PY) requirements.txt requirements-models.txt requirements-local.txt
 	@echo "installing Python requirements into $(VENV)" >&2
 	@$(PY) -m pip install -q --upgrade pip >&2
 	@$(PY) -m pip install -q -r requirements-local.txt >&2
+	@touch $@
+
+TOOLS := .venv-tools
+CHECKOV_VERSION := 3.3.30
+TOOLS_STAMP := $(TOOLS)/.installed-checkov-$(CHECKOV_VERSION)
+
+# checkov (static checks of infra/, run by tests/infra) in its own venv: its dependencies clash with our pins.
+$(TOOLS_STAMP):
+	@echo "installing checkov $(CHECKOV_VERSION) into $(TOOLS)" >&2
+	@$(PYTHON) -m venv $(TOOLS) >&2
+	@$(TOOLS)/bin/python -m pip install -q --upgrade pip >&2
+	@$(TOOLS)/bin/python -m pip install -q checkov==$(CHECKOV_VERSION) >&2
 	@touch $@
 
 node_modules/.package-lock.json: package.json package-lock.json
@@ -48,7 +64,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@npm ci --no-audit --no-fund --loglevel=error >&2
 	@touch $@
 
-deps: system-deps $(STAMP) node_modules/.package-lock.json
+deps: system-deps $(STAMP) $(TOOLS_STAMP) node_modules/.package-lock.json
 
 run: deps
 	$(PY) -m devhost.quickstart $(if $(IMAGES),--images "$(IMAGES)")

@@ -65,9 +65,11 @@ CREATE TABLE faces (
     UNIQUE (image_id, face_index)
 );
 
+-- matched_face_id has no foreign key: a match may name a face whose own job has not been persisted yet
+-- (jobs run concurrently); v_face_matches shows a pair once both faces are stored.
 CREATE TABLE face_matches (
     face_id          TEXT NOT NULL REFERENCES faces (face_id) ON DELETE CASCADE,
-    matched_face_id  TEXT NOT NULL REFERENCES faces (face_id) ON DELETE CASCADE,
+    matched_face_id  TEXT NOT NULL,
     confidence       REAL NOT NULL CHECK (confidence >= 0 AND confidence <= 1),
     PRIMARY KEY (face_id, matched_face_id)
 );

@@ -67,13 +67,13 @@ CREATE TABLE dbo.faces (
     CONSTRAINT uq_faces_image_index UNIQUE (image_id, face_index)
 );
 GO
--- SQL Server allows one cascade path per table, so deleting a face removes its matches through
--- fk_face_matches_face only; the pipeline deletes rows that point at a face (matched_face_id) itself.
+-- matched_face_id has no foreign key: a match may name a face whose own job has not been persisted yet
+-- (jobs run concurrently); v_face_matches shows a pair once both faces are stored. The pipeline deletes
+-- rows that point at a deleted face itself.
 CREATE TABLE dbo.face_matches (
     face_id          UNIQUEIDENTIFIER NOT NULL
                          CONSTRAINT fk_face_matches_face REFERENCES dbo.faces (face_id) ON DELETE CASCADE,
-    matched_face_id  UNIQUEIDENTIFIER NOT NULL
-                         CONSTRAINT fk_face_matches_matched REFERENCES dbo.faces (face_id),
+    matched_face_id  UNIQUEIDENTIFIER NOT NULL,
     confidence       FLOAT            NOT NULL CONSTRAINT ck_face_matches_confidence
                          CHECK (confidence >= 0 AND confidence <= 1),
     CONSTRAINT pk_face_matches PRIMARY KEY (face_id, matched_face_id)
