@@ -45,7 +45,9 @@ class Dialect:
             parts = _GO_LINE.split(script)
         else:
             parts = re.split(r";\s*$", script, flags=re.MULTILINE)
-        return [part.strip() for part in parts if _strip_comments(part).strip()]
+        # Comments go: the SQLite ODBC driver counts a ';' inside a comment as a second statement.
+        statements = (_strip_comments(part).strip() for part in parts)
+        return [statement for statement in statements if statement]
 
 
 SQLITE = Dialect(

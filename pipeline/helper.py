@@ -18,17 +18,17 @@ import uuid
 from collections.abc import Callable
 
 import azure.functions as func
-from PIL import Image
 from pydantic import ValidationError
 
 from pipeline.artifacts import Artifacts, working_copy_ref
 from pipeline.contract import BlobRef, JobMessage, StepResult, decode_message, utc_now
 from pipeline.errors import ConfigurationError, InputRejected, InvalidMessage, MessageTooLarge
-from pipeline.imaging import MAX_UPLOAD_BYTES, decode_working_copy, open_image
+from pipeline.imaging import MAX_UPLOAD_BYTES, open_image
 from pipeline.routing import poison_queue_name, queue_name, validate_pipeline
 from pipeline.runtime import JobLog, Runtime, job_log
 from pipeline.step import ImageSource, Step, StepContext
 from pipeline.vision import provider
+from pipeline.vision.base import VisionImage
 
 log = logging.getLogger("pipeline")
 
@@ -43,7 +43,7 @@ class _JobImages:
         self._runtime = runtime
         self._source = source
         self._bytes: bytes | None = None
-        self._image: Image.Image | None = None
+        self._image: VisionImage | None = None
 
     def _ref(self, message: JobMessage) -> BlobRef:
         if self._source is ImageSource.ORIGINAL:
@@ -58,12 +58,13 @@ class _JobImages:
             self._bytes = self._runtime.storage.read(self._ref(message), max_bytes=limit)
         return self._bytes
 
-    def load_image(self, message: JobMessage) -> Image.Image:
+    def load_image(self, message: JobMessage) -> VisionImage:
         if self._image is None:
             data = self.load_bytes(message)
-            self._image = (
-                decode_working_copy(data) if self._source is ImageSource.WORKING else open_image(data)[0]
-            )
+            # A working copy is a JPEG we wrote, decoded only if the step wants pixels; an original is
+            # untrusted and decoded at once, under the input limits.
+            original = self._source is ImageSource.ORIGINAL
+            self._image = VisionImage(data, open_image(data)[0] if original else None)
         return self._image
 
 
@@ -136,7 +137,8 @@ class StepHandler:
             result_loader=runtime.claims,
             artifacts=Artifacts(runtime.storage, job),
             records=runtime.records,
-            vision=provider,
+            vision=lambda: provider(runtime.settings.vision.for_step(self.step.name)),
+            face_index=lambda: runtime.face_index(self.step.name),
         )
         output = self.step.run(context)
         try:

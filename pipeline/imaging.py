@@ -168,9 +168,3 @@ def make_working_copy(data: bytes) -> WorkingImage:
         source_animated=bool(getattr(source, "is_animated", False)),
         orientation=orientation,
     )
-
-
-def decode_working_copy(data: bytes) -> Image.Image:
-    """Decode a working copy written by :func:`make_working_copy` (trusted format, still size-checked)."""
-    image, _ = open_image(data)
-    return image.convert("RGB")

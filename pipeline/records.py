@@ -38,13 +38,53 @@ class FaceRecord:
 
 
 @dataclass(frozen=True)
+class ObjectRecord:
+    name: str
+    confidence: float
+    left: int
+    top: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class TextLineRecord:
+    text: str
+    confidence: float | None
+    polygon: Sequence[int]
+
+    @property
+    def rectangle(self) -> tuple[int, int, int, int]:
+        xs, ys = self.polygon[0::2], self.polygon[1::2]
+        return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
+
+
+@dataclass(frozen=True)
+class MatchRecord:
+    face_id: str
+    matched_face_id: str
+    confidence: float
+
+
+@dataclass(frozen=True)
 class JobOutcome:
-    """The normalized view of a finished job, built by the persist step from the step outputs."""
+    """The normalized view of a finished job, built by the persist step from the step outputs.
+
+    ``None`` means the job's pipeline had no step producing that part (as opposed to "found nothing").
+    """
 
     width: int | None
     height: int | None
-    faces: Sequence[FaceRecord] | None  # None: the job's pipeline had no face step
+    faces: Sequence[FaceRecord] | None
     outputs: dict[str, dict[str, Any]]
+    tags: Sequence[tuple[str, float]] | None = None
+    objects: Sequence[ObjectRecord] | None = None
+    caption: tuple[str, float] | None = None
+    is_adult: bool | None = None
+    is_racy: bool | None = None
+    text_lines: Sequence[TextLineRecord] | None = None
+    full_text: str | None = None
+    matches: Sequence[MatchRecord] | None = None
 
 
 def face_id(job_id: uuid.UUID, face_index: int) -> str:
@@ -124,17 +164,19 @@ class JobRecords:
         image_id = str(job.image_id)
         job_id = str(job.job_id)
         with self._db.transaction() as cursor:
+            caption, caption_confidence = outcome.caption or (None, None)
             cursor.execute(
                 "UPDATE images SET status = 'complete', failed_step = NULL, error = NULL, face_count = ?, "
-                "width = ?, height = ?, completed_at = ?, updated_at = ? WHERE image_id = ? AND job_id = ?",
-                None if outcome.faces is None else len(outcome.faces), outcome.width, outcome.height, now, now,
-                image_id, job_id,
+                "width = ?, height = ?, caption = ?, caption_confidence = ?, full_text = ?, is_adult = ?, "
+                "is_racy = ?, completed_at = ?, updated_at = ? WHERE image_id = ? AND job_id = ?",
+                None if outcome.faces is None else len(outcome.faces), outcome.width, outcome.height, caption,
+                caption_confidence, outcome.full_text, outcome.is_adult, outcome.is_racy, now, now, image_id, job_id,
             )  # fmt: skip
             if cursor.rowcount == 0:
                 return False
             # Faces of an older upload of this blob go; this job's faces are inserted once, so a
-            # repeated persist leaves existing rows (and matches pointing at them) untouched. T-SQL allows
-            # one cascade path to face_matches, so matches pointing at the old faces are deleted here.
+            # repeated persist leaves existing rows (and matches pointing at them) untouched. Matches pointing
+            # at the old faces have no foreign key to cascade from, so they are deleted here.
             cursor.execute(
                 "DELETE FROM face_matches WHERE matched_face_id IN "
                 "(SELECT face_id FROM faces WHERE image_id = ? AND job_id <> ?)",
@@ -167,6 +209,34 @@ class JobRecords:
                     "WHERE NOT EXISTS (SELECT 1 FROM faces WHERE face_id = ?)",
                     face_rows,
                 )
+            if outcome.matches:
+                cursor.executemany(
+                    "INSERT INTO face_matches (face_id, matched_face_id, confidence) SELECT ?, ?, ? WHERE NOT EXISTS "
+                    "(SELECT 1 FROM face_matches WHERE face_id = ? AND matched_face_id = ?)",
+                    [
+                        (m.face_id, m.matched_face_id, m.confidence, m.face_id, m.matched_face_id)
+                        for m in outcome.matches
+                    ],
+                )
+            self._replace_rows(
+                cursor, "image_tags", image_id,
+                "INSERT INTO image_tags (image_id, tag, confidence) VALUES (?, ?, ?)",
+                [(image_id, tag, confidence) for tag, confidence in outcome.tags or ()],
+            )  # fmt: skip
+            self._replace_rows(
+                cursor, "image_objects", image_id,
+                "INSERT INTO image_objects (image_id, object_index, name, confidence, rect_left, rect_top, "
+                "rect_width, rect_height) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(image_id, i, o.name, o.confidence, o.left, o.top, o.width, o.height)
+                 for i, o in enumerate(outcome.objects or ())],
+            )  # fmt: skip
+            self._replace_rows(
+                cursor, "text_lines", image_id,
+                "INSERT INTO text_lines (image_id, line_index, text, confidence, polygon, rect_left, rect_top, "
+                "rect_width, rect_height) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(image_id, i, line.text, line.confidence, ",".join(map(str, line.polygon)), *line.rectangle)
+                 for i, line in enumerate(outcome.text_lines or ())],
+            )  # fmt: skip
             cursor.execute("DELETE FROM step_results WHERE image_id = ?", image_id)
             result_rows = [
                 (image_id, step, job_id, json.dumps(output, separators=(",", ":")))
@@ -178,6 +248,18 @@ class JobRecords:
                     result_rows,
                 )
         return True
+
+    # Tables whose rows belong to one image and are rewritten whole by each persist.
+    _PER_IMAGE_TABLES = {
+        "image_tags": "DELETE FROM image_tags WHERE image_id = ?",
+        "image_objects": "DELETE FROM image_objects WHERE image_id = ?",
+        "text_lines": "DELETE FROM text_lines WHERE image_id = ?",
+    }
+
+    def _replace_rows(self, cursor, table: str, image_id: str, insert: str, rows: list[tuple]) -> None:
+        cursor.execute(self._PER_IMAGE_TABLES[table], image_id)
+        if rows:
+            cursor.executemany(insert, rows)
 
     def reject_message(self, queue: str, message_id: str | None, reason: str, body: bytes | str) -> None:
         text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body

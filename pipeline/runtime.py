@@ -6,16 +6,17 @@ import json
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.claimcheck import ClaimCheck
 from pipeline.contract import SCHEMA_VERSION
 from pipeline.db import Database
+from pipeline.faceindex import AzureFaceIndex, FaceIndex, LocalFaceIndex
 from pipeline.records import JobRecords
 from pipeline.routing import parse_step_list, queue_name, validate_pipeline
-from pipeline.settings import Settings
+from pipeline.settings import AzureVisionSettings, Settings
 from pipeline.step import Step
 from pipeline.storage import Storage
 
@@ -49,6 +50,20 @@ def max_dequeue_count(host_json: Path = HOST_JSON) -> int:
     )
 
 
+_FACE_INDEX_LOCK = threading.Lock()
+
+
+def _build_face_index(provider: str, database: Database) -> FaceIndex:
+    if provider == "local":
+        return LocalFaceIndex(database)
+    from pipeline.vision.azure import AzureFaceList
+
+    settings = AzureVisionSettings.from_environment()
+    face_list = AzureFaceList(settings)
+    face_list.ensure()
+    return AzureFaceIndex(database, face_list, settings.face_list_id)
+
+
 def configured_pipeline(settings_steps: str, registry: Mapping[str, Step]) -> tuple[str, ...]:
     return validate_pipeline(parse_step_list(settings_steps), registry)
 
@@ -63,6 +78,7 @@ class Runtime:
     records: JobRecords
     claims: ClaimCheck
     max_dequeue_count: int
+    _face_indexes: dict[str, FaceIndex] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings, registry: Mapping[str, Step]) -> Runtime:
@@ -78,6 +94,15 @@ class Runtime:
             claims=ClaimCheck(storage),
             max_dequeue_count=max_dequeue_count(),
         )
+
+    def face_index(self, step: str) -> FaceIndex:
+        """The process-wide match index of the provider configured for ``step``."""
+        name = self.settings.vision.for_step(step)
+        with _FACE_INDEX_LOCK:
+            index = self._face_indexes.get(name)
+            if index is None:
+                index = self._face_indexes[name] = _build_face_index(name, self.database)
+            return index
 
     def describe(self) -> dict[str, Any]:
         """What an operator needs to see to check the configuration (served at GET /api/health)."""

@@ -15,13 +15,32 @@ from pipeline.errors import ConfigurationError
 STORAGE_CONNECTION = "AzureWebJobsStorage"
 PIPELINE_STEPS = "PIPELINE_STEPS"
 SQL_CONNECTION_STRING = "SQL_CONNECTION_STRING"
+VISION_PROVIDER = "VISION_PROVIDER"
+VISION_ENDPOINT = "VISION_ENDPOINT"
+VISION_KEY = "VISION_KEY"
+FACE_ENDPOINT = "FACE_ENDPOINT"
+FACE_KEY = "FACE_KEY"
+FACE_LIST_ID = "FACE_LIST_ID"
 
-DEFAULT_PIPELINE_STEPS = "normalize,faces,persist"
+PROVIDERS = ("local", "azure")
+DEFAULT_FACE_LIST_ID = "imaginem-faces"
+
+DEFAULT_PIPELINE_STEPS = "normalize,analyze,ocr,faces,facematch,persist"
 
 # Every app setting the pipeline's code reads. Deployment templates must set exactly these (plus the
 # platform's own); a test holds the two lists together. Identity-based storage is configured through
 # ``AzureWebJobsStorage__*`` keys, which the Functions host and ``Storage.from_settings`` both understand.
-APP_SETTINGS: tuple[str, ...] = (STORAGE_CONNECTION, PIPELINE_STEPS, SQL_CONNECTION_STRING)
+APP_SETTINGS: tuple[str, ...] = (
+    STORAGE_CONNECTION,
+    PIPELINE_STEPS,
+    SQL_CONNECTION_STRING,
+    VISION_PROVIDER,
+    VISION_ENDPOINT,
+    VISION_KEY,
+    FACE_ENDPOINT,
+    FACE_KEY,
+    FACE_LIST_ID,
+)
 
 
 def pipeline_steps_setting(environ: Mapping[str, str] | None = None) -> str:
@@ -31,10 +50,73 @@ def pipeline_steps_setting(environ: Mapping[str, str] | None = None) -> str:
 
 
 @dataclass(frozen=True)
+class VisionChoice:
+    """``VISION_PROVIDER``: a default provider and optional per-step overrides.
+
+    Examples: ``local``; ``azure``; ``azure,facematch=local`` (Azure for everything but face matching).
+    """
+
+    default: str
+    per_step: Mapping[str, str]
+
+    @classmethod
+    def parse(cls, value: str) -> VisionChoice:
+        parts = [part.strip().lower() for part in (value or "local").split(",") if part.strip()]
+        default, overrides = "local", {}
+        for part in parts:
+            step, equals, provider = part.partition("=")
+            chosen = provider.strip() if equals else step
+            if chosen not in PROVIDERS:
+                raise ConfigurationError(
+                    f"{VISION_PROVIDER}: unknown provider {chosen!r} in {value!r}; use {' or '.join(PROVIDERS)}"
+                )
+            if equals:
+                overrides[step.strip()] = chosen
+            else:
+                default = chosen
+        return cls(default=default, per_step=overrides)
+
+    def for_step(self, step: str) -> str:
+        return self.per_step.get(step, self.default)
+
+
+@dataclass(frozen=True)
+class AzureVisionSettings:
+    """Endpoints and keys of the Computer Vision and Face accounts (keys are Key Vault references in Azure)."""
+
+    vision_endpoint: str
+    vision_key: str
+    face_endpoint: str
+    face_key: str
+    face_list_id: str
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> AzureVisionSettings:
+        env = os.environ if environ is None else environ
+        values = {
+            name: env.get(name, "").strip() for name in (VISION_ENDPOINT, VISION_KEY, FACE_ENDPOINT, FACE_KEY)
+        }
+        missing = [name for name, value in values.items() if not value]
+        if missing:
+            raise ConfigurationError(
+                f"{VISION_PROVIDER} selects azure, but {', '.join(missing)} is not set "
+                "(see local.settings.json.example)"
+            )
+        return cls(
+            vision_endpoint=values[VISION_ENDPOINT],
+            vision_key=values[VISION_KEY],
+            face_endpoint=values[FACE_ENDPOINT],
+            face_key=values[FACE_KEY],
+            face_list_id=env.get(FACE_LIST_ID, "").strip() or DEFAULT_FACE_LIST_ID,
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     pipeline_steps: str
     sql_connection_string: str
     storage: Mapping[str, str]  # AzureWebJobsStorage and its identity-based ``AzureWebJobsStorage__*`` keys
+    vision: VisionChoice = VisionChoice(default="local", per_step={})
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -59,4 +141,5 @@ class Settings:
             pipeline_steps=pipeline_steps_setting(env),
             sql_connection_string=sql,
             storage=storage,
+            vision=VisionChoice.parse(env.get(VISION_PROVIDER, "")),
         )

@@ -18,12 +18,11 @@ from pydantic import BaseModel
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from PIL import Image
-
     from pipeline.artifacts import Artifacts
     from pipeline.contract import JobMessage
+    from pipeline.faceindex import FaceIndex
     from pipeline.records import JobRecords
-    from pipeline.vision.base import VisionProvider
+    from pipeline.vision.base import VisionImage, VisionProvider
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -68,6 +67,7 @@ class StepContext:
         artifacts: Artifacts,
         records: JobRecords,
         vision: Callable[[], VisionProvider],
+        face_index: Callable[[], FaceIndex],
     ) -> None:
         self.message = message
         self.log = log
@@ -76,12 +76,13 @@ class StepContext:
         self._image_loader = image_loader
         self._result_loader = result_loader
         self._vision_factory = vision
+        self._face_index_factory = face_index
 
     def image_bytes(self) -> bytes:
         return self._image_loader.load_bytes(self.message)
 
-    def image(self) -> Image.Image:
-        """The image this step reads, decoded (the working copy is already RGB and within API limits)."""
+    def image(self) -> VisionImage:
+        """The image this step reads: its bytes, and its pixels decoded on first use."""
         return self._image_loader.load_image(self.message)
 
     def result(self, step: str, model: type[ModelT]) -> ModelT:
@@ -96,11 +97,15 @@ class StepContext:
     def vision(self) -> VisionProvider:
         return self._vision_factory()
 
+    @cached_property
+    def face_index(self) -> FaceIndex:
+        return self._face_index_factory()
+
 
 class ImageLoader(Protocol):
     def load_bytes(self, message: JobMessage) -> bytes: ...
 
-    def load_image(self, message: JobMessage) -> Image.Image: ...
+    def load_image(self, message: JobMessage) -> VisionImage: ...
 
 
 class ResultLoader(Protocol):

@@ -44,8 +44,9 @@ class Faces(Step[FacesOutput]):
     produces = FacesOutput
 
     def run(self, context: StepContext) -> FacesOutput:
-        image = context.image()
-        detected = context.vision.detect_faces(image)
+        working = context.image()
+        detected = context.vision.detect_faces(working)
+        image = working.pixels
         faces = []
         for index, face in enumerate(detected):
             buffer = io.BytesIO()

@@ -44,7 +44,7 @@ def host_env(runtime, azurite, sql_connection_string):
     env.update(
         AzureWebJobsStorage=azurite.connection_string,
         SQL_CONNECTION_STRING=sql_connection_string,
-        PIPELINE_STEPS="normalize,faces,persist",
+        PIPELINE_STEPS="normalize,analyze,ocr,faces,facematch,persist",
         PYTHON_THREADPOOL_THREAD_COUNT="2",
     )
     return env
@@ -70,6 +70,20 @@ def test_uploaded_samples_reach_sql_through_the_local_host(runtime, host_env, sa
                 assert faces == expected.faces, name
             else:
                 assert failed_step == "normalize" and error, name
+        _, matches = database.query("SELECT image_blob, matched_image_blob FROM v_face_matches")
+        pairs = {frozenset(blob.removeprefix("e2e/") for blob in pair) for pair in matches}
+        assert len(matches) == len(pairs)  # one row per pair: the later photo matches the earlier one
+        assert pairs == {
+            frozenset(pair)
+            for pair in [
+                ("grace_hopper.jpg", "phone_rotated_exif.jpg"),
+                ("grace_hopper.jpg", "two_people.jpg"),
+                ("phone_rotated_exif.jpg", "two_people.jpg"),
+                ("astronaut.png", "two_people.jpg"),
+            ]
+        }
+        _, texts = database.query("SELECT text FROM v_images WHERE blob_name = 'e2e/page_of_text.png'")
+        assert "markers of the coins" in texts[0][0]
         text = log.read_text()
         job_lines = [line for line in text.splitlines() if " pipeline: " in line]
         assert len(job_lines) >= 3 * len(EXPECTED), "every job logs its start and each step"

@@ -10,9 +10,14 @@ from pipeline.imaging import (
     WORKING_MAX_BYTES,
     WORKING_MAX_SIDE,
     WORKING_MIN_SIDE,
-    decode_working_copy,
     make_working_copy,
 )
+
+
+def decode_working_copy(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as opened:
+        assert opened.format == "JPEG"
+        return opened.convert("RGB")
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:

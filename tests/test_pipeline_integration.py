@@ -126,8 +126,8 @@ def test_transient_failure_is_retried_and_the_last_attempt_marks_the_job_failed(
     harness.ingest(ref)
     harness.deliver("normalize")
 
-    def vision_down():
-        raise ConnectionError("vision service unreachable")
+    def vision_down(name):
+        raise ConnectionError(f"vision service {name} unreachable")
 
     monkeypatch.setattr("pipeline.helper.provider", vision_down)
     with pytest.raises(ConnectionError):
@@ -138,7 +138,7 @@ def test_transient_failure_is_retried_and_the_last_attempt_marks_the_job_failed(
         harness.deliver("faces", dequeue_count=last)
     row = harness.image_row(ref)
     assert row["status"] == "failed" and row["failed_step"] == "faces"
-    assert "ConnectionError: vision service unreachable" in row["error"]
+    assert "ConnectionError: vision service local unreachable" in row["error"]
     _, runs = harness.runtime.database.query(
         "SELECT attempt, status FROM step_runs WHERE step = 'faces' ORDER BY attempt"
     )

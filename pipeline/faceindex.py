@@ -1,0 +1,235 @@
+"""The face match index: find earlier faces of the same person, then add this face so later photos match it.
+
+Two implementations behind one interface:
+
+* :class:`LocalFaceIndex` — dlib embeddings kept in SQL (``face_index``) and searched in memory with one
+  vectorised distance computation; the cache refreshes incrementally from ``added_at``.
+* :class:`AzureFaceIndex` — one Azure Face LargeFaceList (up to 1,000,000 faces). ``find_similar``
+  searches what the list held at its last training; faces added since then are matched through their
+  24-hour detection ids, so photos of one person in the same batch still find each other before the
+  timer function trains the list again.
+
+Adding is idempotent per face id (a retried step never adds a face twice). Search and add run under one
+lock per process, so two faces of the same person in concurrent jobs of this host see each other.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from pipeline.contract import utc_now
+from pipeline.db import Database
+from pipeline.vision.base import Rectangle, decode_embedding
+
+if TYPE_CHECKING:
+    from pipeline.vision.azure import AzureFaceList
+
+# dlib's 128-d embeddings: two faces closer than this (Euclidean) are taken as the same person.
+# dlib documents 0.6 as the threshold giving 99.38% on LFW; see docs/FACE_MATCHING.md for our own figures.
+MATCH_DISTANCE = 0.6
+MAX_MATCHES = 20
+# Azure detection ids live 24 hours; leave a margin for clock skew and slow queues.
+DETECTION_ID_LIFETIME = timedelta(hours=23)
+# How long the training timer waits for a LargeFaceList training to finish before leaving it to the next run.
+TRAINING_WAIT_SECONDS = 240
+
+
+def distance_to_confidence(distance: float) -> float:
+    """1.0 for identical embeddings, 0.5 at the match threshold, 0.0 at twice the threshold."""
+    return float(np.clip(1.0 - distance / (2 * MATCH_DISTANCE), 0.0, 1.0))
+
+
+class IndexedFace(BaseModel):
+    face_id: str
+    image_id: str
+    rectangle: Rectangle
+    embedding: str | None = None
+    detection_id: str | None = None
+
+
+class FaceMatch(BaseModel):
+    face_id: str = Field(description="The earlier face (our face id)")
+    confidence: float = Field(ge=0, le=1)
+
+
+class FaceIndex(ABC):
+    provider: str
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self._lock = threading.Lock()
+
+    def match_and_add(self, face: IndexedFace, image: bytes) -> tuple[list[FaceMatch], str | None]:
+        """Matches among earlier faces of other images, then the face joins the index.
+
+        Returns the matches (best first) and the provider's persisted face id, if it has one.
+        """
+        with self._lock:
+            matches = [match for match in self._search(face) if match.face_id != face.face_id]
+            matches.sort(key=lambda match: -match.confidence)
+            persisted = self._existing(face.face_id)
+            if persisted is None:
+                persisted = self._add(face, image)
+            return matches[:MAX_MATCHES], persisted or None
+
+    def _existing(self, face_id: str) -> str | None:
+        """'' when the face is indexed without a persisted id, its id when it has one, None if absent."""
+        _, rows = self._db.query("SELECT persisted_face_id FROM face_index WHERE face_id = ?", [face_id])
+        if not rows:
+            return None
+        return str(rows[0][0]).lower() if rows[0][0] is not None else ""
+
+    def _record(self, face: IndexedFace, embedding: bytes | None, persisted_face_id: str | None) -> None:
+        with self._db.transaction() as cursor:
+            cursor.execute(
+                "INSERT INTO face_index (face_id, image_id, provider, embedding, persisted_face_id, detection_id, "
+                "added_at) SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM face_index WHERE face_id = ?)",
+                face.face_id, face.image_id, self.provider, embedding, persisted_face_id, face.detection_id,
+                utc_now(), face.face_id,
+            )  # fmt: skip
+
+    @abstractmethod
+    def _search(self, face: IndexedFace) -> list[FaceMatch]: ...
+
+    @abstractmethod
+    def _add(self, face: IndexedFace, image: bytes) -> str: ...
+
+
+class LocalFaceIndex(FaceIndex):
+    provider = "local"
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self._ids: list[str] = []
+        self._images: list[str] = []
+        self._vectors = np.zeros((0, 128), dtype=np.float32)
+        self._known: set[str] = set()
+        self._loaded_until = None
+
+    def _refresh(self) -> None:
+        """Load faces added since the last refresh (other workers add faces too)."""
+        sql = "SELECT face_id, image_id, embedding, added_at FROM face_index WHERE provider = 'local'"
+        params: list = []
+        if self._loaded_until is not None:
+            sql += " AND added_at >= ?"
+            params.append(self._loaded_until)
+        _, rows = self._db.query(sql, params)
+        fresh = [row for row in rows if str(row[0]).lower() not in self._known and row[2] is not None]
+        if fresh:
+            self._ids += [str(row[0]).lower() for row in fresh]
+            self._images += [str(row[1]).lower() for row in fresh]
+            self._known.update(self._ids[-len(fresh) :])
+            vectors = np.stack([np.frombuffer(row[2], dtype="<f4") for row in fresh])
+            self._vectors = np.vstack([self._vectors, vectors])
+        if rows:
+            self._loaded_until = max(row[3] for row in rows)
+
+    def _search(self, face: IndexedFace) -> list[FaceMatch]:
+        if face.embedding is None:
+            return []
+        self._refresh()
+        if not self._ids:
+            return []
+        distances = np.linalg.norm(self._vectors - decode_embedding(face.embedding), axis=1)
+        other_images = np.array(self._images) != face.image_id.lower()
+        hits = np.flatnonzero((distances <= MATCH_DISTANCE) & other_images)
+        return [
+            FaceMatch(face_id=self._ids[i], confidence=round(distance_to_confidence(distances[i]), 4))
+            for i in hits
+        ]
+
+    def _add(self, face: IndexedFace, image: bytes) -> str:
+        embedding = decode_embedding(face.embedding).tobytes() if face.embedding else None
+        self._record(face, embedding, None)
+        return ""
+
+
+class AzureFaceIndex(FaceIndex):
+    provider = "azure"
+
+    def __init__(self, database: Database, face_list: AzureFaceList, list_id: str) -> None:
+        super().__init__(database)
+        self._list = face_list
+        self._list_id = list_id
+
+    def _search(self, face: IndexedFace) -> list[FaceMatch]:
+        if face.detection_id is None:
+            return []
+        best: dict[str, float] = {}
+        for persisted_id, confidence in self._list.find_similar(face.detection_id, MAX_MATCHES):
+            _, rows = self._db.query(
+                "SELECT face_id FROM face_index WHERE persisted_face_id = ?", [persisted_id.lower()]
+            )
+            if rows:
+                face_id = str(rows[0][0]).lower()
+                best[face_id] = max(best.get(face_id, 0.0), confidence)
+        pending = self._pending(self._last_training(), face.image_id)
+        for detection_id, confidence in self._list.find_similar_among(face.detection_id, list(pending)):
+            face_id = pending.get(detection_id.lower())
+            if face_id:
+                best[face_id] = max(best.get(face_id, 0.0), confidence)
+        return [FaceMatch(face_id=face_id, confidence=round(value, 4)) for face_id, value in best.items()]
+
+    def _last_training(self):
+        _, rows = self._db.query(
+            "SELECT started_at FROM face_list_trainings WHERE list_id = ?", [self._list_id]
+        )
+        return rows[0][0] if rows else None
+
+    def _pending(self, trained_at, image_id: str) -> dict[str, str]:
+        """Detection id -> face id of faces added since the list's last training, still matchable."""
+        sql = (
+            "SELECT detection_id, face_id FROM face_index WHERE provider = 'azure' AND detection_id IS NOT NULL "
+            "AND image_id <> ? AND added_at >= ?"
+        )
+        params: list = [image_id, utc_now() - DETECTION_ID_LIFETIME]
+        if trained_at is not None:
+            sql += " AND added_at >= ?"
+            params.append(trained_at)
+        _, rows = self._db.query(sql, params)
+        return {str(detection).lower(): str(face_id).lower() for detection, face_id in rows}
+
+    def _add(self, face: IndexedFace, image: bytes) -> str:
+        persisted = self._list.add(image, face.rectangle, face.face_id)
+        self._record(face, None, persisted)
+        return persisted
+
+    def train_if_pending(self) -> bool:
+        """Train the list when faces were added since the last training started; True if it trained."""
+        trained_at = self._last_training()
+        sql = "SELECT COUNT(*) FROM face_index WHERE provider = 'azure'"
+        params: list = []
+        if trained_at is not None:
+            sql += " AND added_at >= ?"
+            params.append(trained_at)
+        _, rows = self._db.query(sql, params)
+        if not rows[0][0]:
+            return False
+        started = utc_now()
+        self._list.train()
+        deadline = time.monotonic() + TRAINING_WAIT_SECONDS
+        while (status := self._list.training_status()) == "running" or status == "notstarted":
+            if time.monotonic() > deadline:
+                return False  # still training; the next timer run records it
+            time.sleep(1.0)
+        if status != "succeeded":
+            raise RuntimeError(f"training LargeFaceList {self._list_id!r} ended as {status!r}")
+        # Only now is every face added before `started` searchable in the list.
+        with self._db.transaction() as cursor:
+            cursor.execute(
+                "UPDATE face_list_trainings SET started_at = ? WHERE list_id = ?", started, self._list_id
+            )
+            if cursor.rowcount == 0:
+                cursor.execute(
+                    "INSERT INTO face_list_trainings (list_id, started_at) VALUES (?, ?)",
+                    self._list_id,
+                    started,
+                )
+        return True

@@ -1,0 +1,25 @@
+"""analyze: what is in the picture — tags, caption, categories, objects, adult/racy, colours, image type."""
+
+from __future__ import annotations
+
+from pipeline.step import Step, StepContext
+from pipeline.vision.base import Analysis
+
+
+class AnalyzeOutput(Analysis):
+    provider: str
+
+
+class Analyze(Step[AnalyzeOutput]):
+    name = "analyze"
+    requires = ("normalize",)
+    produces = AnalyzeOutput
+
+    def run(self, context: StepContext) -> AnalyzeOutput:
+        analysis = context.vision.analyze(context.image())
+        context.log.info(
+            "analyzed with %s: %d tag(s), caption %s, unsupported: %s",
+            context.vision.name, len(analysis.tags or []), "yes" if analysis.caption else "no",
+            ", ".join(analysis.unsupported) or "none",
+        )  # fmt: skip
+        return AnalyzeOutput(provider=context.vision.name, **analysis.model_dump())

@@ -1,0 +1,93 @@
+"""The vision steps on the open-model provider, through the real helper, Azurite and SQLite ODBC."""
+
+import pytest
+
+from pipeline.faceindex import MATCH_DISTANCE, LocalFaceIndex, distance_to_confidence
+from pipeline.runtime import Runtime
+from pipeline.settings import Settings
+from steps import STEPS_BY_NAME
+from tests.pipeline_harness import Harness
+
+FULL = "normalize,analyze,ocr,faces,facematch,persist"
+
+
+@pytest.fixture
+def harness(runtime, azurite):
+    runtime.pipeline = tuple(FULL.split(","))
+    return Harness(runtime, azurite.connection_string)
+
+
+def rows(runtime, sql, *params):
+    return runtime.database.query(sql, list(params))[1]
+
+
+def process(harness, samples, names, batch="v"):
+    refs = {}
+    for name in names:
+        refs[name] = harness.upload(samples / name, f"{batch}/{name}")
+        harness.ingest(refs[name])
+        harness.run_all()  # one after another: each photo is matched against the ones before it
+    return refs
+
+
+def test_printed_page_text_lands_in_v_images_line_by_line(harness, samples):
+    refs = process(harness, samples, ["page_of_text.png"])
+    row = harness.image_row(refs["page_of_text.png"])
+    assert row["status"] == "complete"
+    assert "Let us first determine markers of the coins" in row["text"]
+    lines = rows(harness.runtime, "SELECT line_index, text, rect_width, polygon FROM text_lines ORDER BY line_index")
+    assert len(lines) >= 4 and lines[0][2] > 0 and len(lines[0][3].split(",")) == 8
+    assert row["text"].splitlines() == [line[1] for line in lines]
+
+
+def test_local_analysis_says_what_it_cannot_do_and_invents_nothing(harness, samples):
+    refs = process(harness, samples, ["coffee.png"])
+    row = harness.image_row(refs["coffee.png"])
+    assert row["tags"] is None and row["caption"] is None
+    output = rows(harness.runtime, "SELECT output_json FROM step_results WHERE step = 'analyze'")[0][0]
+    for feature in ("tags", "caption", "categories", "objects"):
+        assert f'"{feature}":"unsupported by provider local"' in output
+    assert '"is_adult":false' in output and '"dominant_colors":[' in output
+
+
+def test_same_person_is_matched_and_different_people_are_not(harness, samples):
+    refs = process(harness, samples, ["grace_hopper.jpg", "astronaut.png", "phone_rotated_exif.jpg", "two_people.jpg"])
+    pairs = {
+        (a.split("/")[-1], b.split("/")[-1]): confidence
+        for a, b, confidence in rows(
+            harness.runtime, "SELECT image_blob, matched_image_blob, confidence FROM v_face_matches"
+        )
+    }
+    assert set(pairs) == {
+        ("phone_rotated_exif.jpg", "grace_hopper.jpg"),
+        ("two_people.jpg", "grace_hopper.jpg"),
+        ("two_people.jpg", "phone_rotated_exif.jpg"),
+        ("two_people.jpg", "astronaut.png"),
+    }
+    assert all(0.5 <= confidence <= 1 for confidence in pairs.values())
+    assert rows(harness.runtime, "SELECT COUNT(*) FROM face_index")[0][0] == 5
+
+
+def test_matching_survives_a_restart_and_a_repeated_step_adds_no_face_twice(harness, samples, azurite):
+    process(harness, samples, ["grace_hopper.jpg"])
+    restarted = Runtime.from_settings(
+        Settings(pipeline_steps=FULL, sql_connection_string=harness.runtime.settings.sql_connection_string,
+                 storage={"AzureWebJobsStorage": azurite.connection_string}),
+        STEPS_BY_NAME,
+    )  # fmt: skip
+    second = Harness(restarted, azurite.connection_string)
+    ref = second.upload(samples / "phone_rotated_exif.jpg", "v/phone.jpg")
+    second.ingest(ref)
+    for step in ("normalize", "analyze", "ocr", "faces"):
+        second.deliver(step)
+    second.deliver("facematch", keep=True)  # delivered twice
+    second.run_all()
+    assert rows(restarted, "SELECT COUNT(*) FROM face_index")[0][0] == 2
+    assert len(rows(restarted, "SELECT * FROM v_face_matches")) == 1
+
+
+def test_confidence_is_one_half_at_the_threshold():
+    assert distance_to_confidence(0.0) == 1.0
+    assert distance_to_confidence(MATCH_DISTANCE) == pytest.approx(0.5)
+    assert distance_to_confidence(3 * MATCH_DISTANCE) == 0.0
+    assert LocalFaceIndex.provider == "local"
