@@ -15,6 +15,7 @@ from pipeline.runtime import LazyRuntime, configured_pipeline
 from pipeline.settings import STORAGE_CONNECTION, pipeline_steps_setting
 from pipeline.step import Step
 from steps import REGISTERED_STEPS, STEPS_BY_NAME
+from steps.facematch import Facematch
 
 configured_pipeline(pipeline_steps_setting(), STEPS_BY_NAME)
 runtime = LazyRuntime(STEPS_BY_NAME)
@@ -33,6 +34,13 @@ def ingest(blob: func.InputStream) -> None:
 @app.route(route="health", methods=["GET"])
 def health(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(json.dumps(runtime().describe()), mimetype="application/json")
+
+
+@app.function_name("train_face_index")
+@app.timer_trigger(arg_name="timer", schedule="0 */1 * * * *")
+def train_face_index(timer: func.TimerRequest) -> None:
+    # A LargeFaceList searches what it held at its last training; the open-model index needs no training.
+    runtime().face_index(Facematch.name).train_if_pending()
 
 
 def _register(step: Step) -> None:
