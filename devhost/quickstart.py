@@ -17,12 +17,21 @@ import sys
 import time
 from pathlib import Path
 
-from devhost.azurite import REPO_ROOT, Azurite
+from devhost.azurite import REPO_ROOT, Azurite, generate_account_key
 from devhost.samples import build_sample_set
 from devhost.settings import export_settings, load_local_settings
 from pipeline.cli import image_files, summary, upload, wait_for
 from pipeline.db import Database
-from pipeline.settings import STORAGE_CONNECTION, Settings
+from pipeline.settings import (
+    FACE_ENDPOINT,
+    FACE_KEY,
+    STORAGE_CONNECTION,
+    VISION_ENDPOINT,
+    VISION_KEY,
+    Settings,
+    VisionChoice,
+    pipeline_steps_setting,
+)
 from pipeline.storage import Storage
 
 LOCAL = REPO_ROOT / ".local"
@@ -55,6 +64,41 @@ def _start_host(log_path: Path) -> subprocess.Popen:
         time.sleep(0.2)
     host.kill()
     raise RuntimeError(f"the local host did not start; its log:\n{_tail(log_path)}")
+
+
+def _start_azure_server_if_needed():
+    """Without an Azure endpoint, azure mode runs against the local server that speaks the Azure APIs."""
+    choice = VisionChoice.parse(os.environ.get("VISION_PROVIDER", ""))
+    steps = pipeline_steps_setting().split(",")
+    if all(choice.for_step(step.strip()) != "azure" for step in steps) or os.environ.get(VISION_ENDPOINT):
+        return None
+    from devhost.azure_vision_server import AzureVisionServer
+
+    key = generate_account_key()
+    server = AzureVisionServer(key=key, data_dir=LOCAL / "azure-vision").start()
+    for name, value in ((VISION_ENDPOINT, server.endpoint), (FACE_ENDPOINT, server.endpoint),
+                        (VISION_KEY, key), (FACE_KEY, key)):  # fmt: skip
+        os.environ[name] = value
+    print(
+        f"no Azure endpoint configured: the azure provider talks to the local server that speaks the "
+        f"Computer Vision and Face APIs at {server.endpoint}",
+        file=sys.stderr,
+    )
+    return server
+
+
+def _print_request_counts(server, images: int) -> None:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{server.endpoint}/_admin/stats", timeout=10) as response:
+        stats = json.loads(response.read())
+    counts = stats.get("requests", stats)
+    total = sum(value for value in counts.values() if isinstance(value, int))
+    print(f"\nAzure API calls (local server): {total} for {images} image(s)")
+    for operation, number in sorted(counts.items()):
+        if isinstance(number, int):
+            print(f"  {operation:40} {number}")
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -95,9 +139,10 @@ def main(argv: list[str] | None = None) -> int:
 
     _ensure_settings_file()
     export_settings(load_local_settings(SETTINGS_FILE))
-    host = None
+    host = vision_server = None
     azurite = Azurite(REPO_ROOT / ".azurite").start()
     try:
+        vision_server = _start_azure_server_if_needed()
         os.environ[STORAGE_CONNECTION] = azurite.connection_string
         settings = Settings.from_environment()
         database = Database(settings.sql_connection_string)
@@ -111,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         finished = wait_for(database, refs, timeout, alive=lambda: host.poll() is None)
         print(f"\nbatch {batch}: {count} image(s)")
         summary(database, refs)
+        if vision_server is not None:
+            _print_request_counts(vision_server, count)
         if not finished:
             reason = (
                 "the local host stopped" if host.poll() is not None else f"not finished after {timeout:.0f} s"
@@ -124,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         _stop(host)
+        if vision_server is not None:
+            vision_server.stop()
         azurite.stop()
 
 

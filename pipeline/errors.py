@@ -23,3 +23,10 @@ class InputRejected(PipelineError):
 
 class MessageTooLarge(PipelineError):
     """The message does not fit in a queue message even after every result moved to a claim check."""
+
+
+class VisionServiceUnavailable(PipelineError):
+    """A vision service stayed throttled, failing or unreachable through every retry of one call.
+
+    Transient: the queue retries the message later. Never a reason to fail the job for good.
+    """

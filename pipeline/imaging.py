@@ -26,6 +26,7 @@ MAX_SOURCE_PIXELS = 100_000_000
 WORKING_MAX_SIDE = 4096
 WORKING_MIN_SIDE = 50
 WORKING_MAX_BYTES = 4 * 1024 * 1024
+WORKING_MIN_BYTES = 1024  # the Face API refuses files under 1 KB
 WORKING_CONTENT_TYPE = "image/jpeg"
 _JPEG_QUALITIES = (90, 80, 70)
 
@@ -130,13 +131,26 @@ def _fit_sides(image: Image.Image) -> Image.Image:
     return image
 
 
+def _encode(image: Image.Image, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
 def _encode_within_limit(image: Image.Image) -> tuple[Image.Image, bytes]:
+    encoded = _encode(image, _JPEG_QUALITIES[0])
+    # A tiny or flat picture compresses below the Face API's minimum file size: enlarging it (pixel
+    # doubling, so nothing is invented) also gives detectors a face size they can see.
+    while len(encoded) < WORKING_MIN_BYTES and max(image.size) * 2 <= WORKING_MAX_SIDE:
+        image = image.resize((image.width * 2, image.height * 2), Image.Resampling.NEAREST)
+        encoded = _encode(image, _JPEG_QUALITIES[0])
+    if len(encoded) <= WORKING_MAX_BYTES:
+        return image, encoded
     while True:
-        for quality in _JPEG_QUALITIES:
-            buffer = io.BytesIO()
-            image.save(buffer, format="JPEG", quality=quality)
-            if buffer.tell() <= WORKING_MAX_BYTES:
-                return image, buffer.getvalue()
+        for quality in _JPEG_QUALITIES[1:]:
+            encoded = _encode(image, quality)
+            if len(encoded) <= WORKING_MAX_BYTES:
+                return image, encoded
         image = image.resize(
             (max(1, image.width * 3 // 4), max(1, image.height * 3 // 4)), Image.Resampling.LANCZOS
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,3 +66,20 @@ def runtime(azurite: Azurite, sql_connection_string: str) -> Iterator[Runtime]:
     _empty_storage(azurite, built)
     yield built
     built.database.close()
+
+
+@pytest.fixture
+def host_env(runtime, azurite, sql_connection_string):
+    # The developer's own pipeline settings must not leak into the host under test.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PIPELINE_", "VISION_", "FACE_"))
+    }
+    env.update(
+        AzureWebJobsStorage=azurite.connection_string,
+        SQL_CONNECTION_STRING=sql_connection_string,
+        PIPELINE_STEPS="normalize,analyze,ocr,faces,facematch,persist",
+        PYTHON_THREADPOOL_THREAD_COUNT="2",
+    )
+    return env

@@ -7,8 +7,12 @@ deliver exactly the messages it wants (twice, out of order, on its last attempt)
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import pytest
 from azure.functions.queue import QueueMessage
 from azure.storage.queue import QueueServiceClient
 
@@ -16,6 +20,9 @@ from pipeline.contract import IMAGES_CONTAINER, BlobRef
 from pipeline.helper import StepHandler, image_id_for, start_job
 from pipeline.routing import queue_name
 from pipeline.runtime import Runtime
+
+ROOT = Path(__file__).resolve().parent.parent
+READY = "Local Functions host ready"
 
 
 class Harness:
@@ -71,3 +78,20 @@ class Harness:
         )
         assert len(rows) == 1, f"expected one v_images row for {ref}, got {len(rows)}"
         return dict(zip(columns, rows[0], strict=True))
+
+
+def start_host(env: dict[str, str], log: Path) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devhost", "--port", "0", "--settings", str(log.parent / "none.json")],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if READY in log.read_text():
+            return process
+        time.sleep(0.2)
+    process.kill()
+    pytest.fail(f"host did not start:\n{log.read_text()}")

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -16,38 +14,9 @@ from devhost.samples import EXPECTED
 from pipeline.cli import upload, wait_for
 from pipeline.db import Database
 from pipeline.storage import Storage
+from tests.pipeline_harness import start_host
 
 ROOT = Path(__file__).resolve().parent.parent
-READY = "Local Functions host ready"
-
-
-def start_host(env: dict[str, str], log: Path) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devhost", "--port", "0", "--settings", str(log.parent / "none.json")],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        if READY in log.read_text():
-            return process
-        time.sleep(0.2)
-    process.kill()
-    pytest.fail(f"host did not start:\n{log.read_text()}")
-
-
-@pytest.fixture
-def host_env(runtime, azurite, sql_connection_string):
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PIPELINE_")}
-    env.update(
-        AzureWebJobsStorage=azurite.connection_string,
-        SQL_CONNECTION_STRING=sql_connection_string,
-        PIPELINE_STEPS="normalize,analyze,ocr,faces,facematch,persist",
-        PYTHON_THREADPOOL_THREAD_COUNT="2",
-    )
-    return env
 
 
 @pytest.mark.timeout(300)

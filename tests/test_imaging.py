@@ -9,6 +9,7 @@ from pipeline.imaging import (
     MAX_SOURCE_PIXELS,
     WORKING_MAX_BYTES,
     WORKING_MAX_SIDE,
+    WORKING_MIN_BYTES,
     WORKING_MIN_SIDE,
     make_working_copy,
 )
@@ -59,7 +60,7 @@ def test_odd_modes_become_rgb_jpeg(image):
     fmt = "JPEG" if image.mode == "CMYK" else "PNG"
     working = make_working_copy(encode(image, fmt))
     decoded = decode_working_copy(working.data)
-    assert decoded.mode == "RGB" and decoded.size == (120, 80)
+    assert decoded.mode == "RGB" and decoded.width * 80 == decoded.height * 120  # flat: may be enlarged
 
 
 def test_transparent_pixels_become_white_not_black():
@@ -88,9 +89,18 @@ def test_very_large_photo_is_brought_within_api_limits():
     assert (working.source_width, working.source_height) == (6500, 5000)
 
 
-def test_tiny_image_is_padded_to_the_api_minimum():
+def test_tiny_image_is_padded_and_enlarged_to_the_api_minimums():
     working = make_working_copy(encode(Image.new("RGB", (1, 1), "blue"), "PNG"))
-    assert (working.width, working.height) == (WORKING_MIN_SIDE, WORKING_MIN_SIDE)
+    assert working.width == working.height >= WORKING_MIN_SIDE
+    assert len(working.data) >= WORKING_MIN_BYTES
+    scale = working.width // WORKING_MIN_SIDE  # padded to 50 px with the pixel at (24, 24), then doubled
+    pixel = decode_working_copy(working.data).getpixel((int(24.5 * scale), int(24.5 * scale)))
+    assert pixel[2] > 200 and pixel[0] < 60  # the blue pixel is still there, not invented or lost
+
+
+def test_flat_picture_is_enlarged_until_the_file_reaches_the_face_api_minimum():
+    working = make_working_copy(encode(Image.new("RGB", (120, 90), "white"), "PNG"))
+    assert len(working.data) >= WORKING_MIN_BYTES and working.width % 120 == 0
 
 
 def _declared_size_png(width: int, height: int) -> bytes:

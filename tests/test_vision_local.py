@@ -35,7 +35,9 @@ def test_printed_page_text_lands_in_v_images_line_by_line(harness, samples):
     row = harness.image_row(refs["page_of_text.png"])
     assert row["status"] == "complete"
     assert "Let us first determine markers of the coins" in row["text"]
-    lines = rows(harness.runtime, "SELECT line_index, text, rect_width, polygon FROM text_lines ORDER BY line_index")
+    lines = rows(
+        harness.runtime, "SELECT line_index, text, rect_width, polygon FROM text_lines ORDER BY line_index"
+    )
     assert len(lines) >= 4 and lines[0][2] > 0 and len(lines[0][3].split(",")) == 8
     assert row["text"].splitlines() == [line[1] for line in lines]
 
@@ -51,7 +53,9 @@ def test_local_analysis_says_what_it_cannot_do_and_invents_nothing(harness, samp
 
 
 def test_same_person_is_matched_and_different_people_are_not(harness, samples):
-    refs = process(harness, samples, ["grace_hopper.jpg", "astronaut.png", "phone_rotated_exif.jpg", "two_people.jpg"])
+    process(
+        harness, samples, ["grace_hopper.jpg", "astronaut.png", "phone_rotated_exif.jpg", "two_people.jpg"]
+    )
     pairs = {
         (a.split("/")[-1], b.split("/")[-1]): confidence
         for a, b, confidence in rows(

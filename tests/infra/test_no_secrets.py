@@ -100,9 +100,10 @@ def test_the_patterns_catch_real_looking_secrets():
     samples = {
         "storage account key": "DefaultEndpointsProtocol=https;AccountName=x;AccountKey=" + "A" * 86 + "==",
         "shared access signature": "https://x.blob.core.windows.net/c?sv=2022-11-02&sig=" + "a" * 43 + "%3D",
-        "password in a connection string": "Server=tcp:x,1433;Uid=sa;Pwd=Hunter2hunter2;",
-        "password in JSON": '{"administratorLoginPassword": "Hunter2hunter2"}',
-        "private key": "-----BEGIN RSA PRIVATE KEY-----",
+        # Split literals, so this file does not hold the very strings the scan above looks for.
+        "password in a connection string": "Server=tcp:x,1433;Uid=sa;P" + "wd=Hunter2hunter2;",
+        "password in JSON": '{"administratorLogin' + 'Password": "Hunter2hunter2"}',
+        "private key": "-----BEGIN RSA PRIVATE" + " KEY-----",
     }
     for label, sample in samples.items():
         assert SECRET_PATTERNS[label].search(sample), label
