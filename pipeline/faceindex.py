@@ -212,7 +212,9 @@ class AzureFaceIndex(FaceIndex):
         sql = "SELECT COUNT(*) FROM face_index WHERE provider = 'azure'"
         params: list = []
         if trained_at is not None:
-            sql += " AND added_at >= ?"
+            # Strictly later: times are kept to the millisecond, and a face stamped in the very millisecond
+            # training started was added before it. (_pending keeps such a face, to be safe, with >=.)
+            sql += " AND added_at > ?"
             params.append(trained_at)
         _, rows = self._db.query(sql, params)
         if not rows[0][0]:

@@ -1,0 +1,60 @@
+"""The Azure face match index (LargeFaceList + SQL) through the real SDK and the local Azure server."""
+
+from __future__ import annotations
+
+import uuid
+
+from pipeline.db import Database
+from pipeline.faceindex import AzureFaceIndex, IndexedFace
+from pipeline.imaging import make_working_copy
+from pipeline.vision.azure import AzureFaceList, AzureVision
+from pipeline.vision.base import VisionImage
+from tests.vision.conftest import settings_for
+
+
+def detected(vision: AzureVision, image) -> list[IndexedFace]:
+    image_id = str(uuid.uuid4())
+    return [
+        IndexedFace(
+            face_id=str(uuid.uuid4()),
+            image_id=image_id,
+            rectangle=face.rectangle,
+            detection_id=face.detection_id,
+        )
+        for face in vision.detect_faces(image)
+    ]
+
+
+def test_pending_faces_match_before_training_and_trained_ones_after(server, images, sql_connection_string):
+    database = Database(sql_connection_string)
+    database.upgrade()
+    settings = settings_for(server, face_list_id=f"list-{uuid.uuid4().hex[:8]}")
+    face_list = AzureFaceList(settings)
+    face_list.ensure()
+    index = AzureFaceIndex(database, face_list, settings.face_list_id)
+    vision = AzureVision(settings)
+    hopper = images("grace_hopper.jpg")
+    astronaut = images("astronaut.png")
+
+    assert index.train_if_pending() is False  # nothing added yet
+    [first] = detected(vision, hopper)
+    matches, persisted = index.match_and_add(first, hopper.data)
+    assert matches == [] and persisted
+    assert index.match_and_add(first, hopper.data) == ([], persisted)  # a retried step adds nothing twice
+
+    upright = VisionImage(make_working_copy(images("phone_rotated_exif.jpg").data).data)
+    [rotated] = detected(vision, upright)  # found through its pending detection id: the list is untrained
+    matches, _ = index.match_and_add(rotated, upright.data)
+    assert [match.face_id for match in matches] == [first.face_id]
+
+    assert index.train_if_pending() is True
+    assert index.train_if_pending() is False  # nothing added since
+    [other] = detected(vision, astronaut)
+    assert index.match_and_add(other, astronaut.data)[0] == []  # a different person
+    pair = images("two_people.jpg")
+    found = {
+        match.face_id for face in detected(vision, pair) for match in index.match_and_add(face, pair.data)[0]
+    }
+    assert {first.face_id, rotated.face_id, other.face_id} <= found
+    _, rows = database.query("SELECT COUNT(*) FROM face_index WHERE provider = 'azure'")
+    assert rows[0][0] == 5
