@@ -41,6 +41,19 @@ EXPECTED: dict[str, Expected] = {
 }
 
 
+# Pictures that show the same person (labels, like the face counts above): every such pair should end up
+# in v_face_matches, and no other pair.
+SAME_PERSON_PAIRS: frozenset[frozenset[str]] = frozenset(
+    frozenset(pair)
+    for pair in [
+        ("grace_hopper.jpg", "phone_rotated_exif.jpg"),
+        ("grace_hopper.jpg", "two_people.jpg"),
+        ("phone_rotated_exif.jpg", "two_people.jpg"),
+        ("astronaut.png", "two_people.jpg"),
+    ]
+)
+
+
 def _skimage_data(name: str) -> Path:
     import skimage
 

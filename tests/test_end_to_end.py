@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from devhost.samples import EXPECTED
+from devhost.samples import EXPECTED, SAME_PERSON_PAIRS
 from pipeline.cli import upload, wait_for
 from pipeline.db import Database
 from pipeline.storage import Storage
@@ -42,15 +42,7 @@ def test_uploaded_samples_reach_sql_through_the_local_host(runtime, host_env, sa
         _, matches = database.query("SELECT image_blob, matched_image_blob FROM v_face_matches")
         pairs = {frozenset(blob.removeprefix("e2e/") for blob in pair) for pair in matches}
         assert len(matches) == len(pairs)  # one row per pair: the later photo matches the earlier one
-        assert pairs == {
-            frozenset(pair)
-            for pair in [
-                ("grace_hopper.jpg", "phone_rotated_exif.jpg"),
-                ("grace_hopper.jpg", "two_people.jpg"),
-                ("phone_rotated_exif.jpg", "two_people.jpg"),
-                ("astronaut.png", "two_people.jpg"),
-            ]
-        }
+        assert pairs == SAME_PERSON_PAIRS
         _, texts = database.query("SELECT text FROM v_images WHERE blob_name = 'e2e/page_of_text.png'")
         assert "markers of the coins" in texts[0][0]
         text = log.read_text()

@@ -9,21 +9,11 @@ import urllib.request
 import pytest
 
 from devhost.azure_vision_server import AzureVisionServer
-from devhost.samples import EXPECTED
+from devhost.samples import EXPECTED, SAME_PERSON_PAIRS
 from pipeline.cli import upload, wait_for
 from pipeline.db import Database
 from pipeline.storage import Storage
-from tests.test_end_to_end import start_host
-
-SAME_PEOPLE = {
-    frozenset(pair)
-    for pair in [
-        ("grace_hopper.jpg", "phone_rotated_exif.jpg"),
-        ("grace_hopper.jpg", "two_people.jpg"),
-        ("phone_rotated_exif.jpg", "two_people.jpg"),
-        ("astronaut.png", "two_people.jpg"),
-    ]
-}
+from tests.pipeline_harness import start_host
 
 
 @pytest.fixture
@@ -80,7 +70,7 @@ def test_azure_mode_gives_the_same_outcome_as_the_open_models(
             assert faces == expected.faces, name
     assert "markers of the coins" in images["page_of_text.png"][4]
     pairs = [frozenset(blob.split("/", 1)[1] for blob in match[:2]) for match in matches]
-    assert len(pairs) == len(set(pairs)) and set(pairs) == SAME_PEOPLE
+    assert len(pairs) == len(set(pairs)) and set(pairs) == SAME_PERSON_PAIRS
     assert all(0 <= match[2] <= 1 for match in matches)
     counts = stats(vision_server)["requests"]
     faces = sum(expected.faces or 0 for expected in EXPECTED.values())
