@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 from pipeline.contract import utc_now
 from pipeline.db import Database
 from pipeline.vision.base import Rectangle, decode_embedding
+from pipeline.vision.retry import AzureRequestRejected
 
 if TYPE_CHECKING:
     from pipeline.vision.azure import AzureFaceList
@@ -176,11 +177,33 @@ class AzureFaceIndex(FaceIndex):
                 face_id = str(rows[0][0]).lower()
                 best[face_id] = max(best.get(face_id, 0.0), confidence)
         pending = self._pending(self._last_training(), face.image_id)
-        for detection_id, confidence in self._list.find_similar_among(face.detection_id, list(pending)):
+        for detection_id, confidence in self._find_among_pending(face.detection_id, pending):
             face_id = pending.get(detection_id.lower())
             if face_id:
                 best[face_id] = max(best.get(face_id, 0.0), confidence)
         return [FaceMatch(face_id=face_id, confidence=round(value, 4)) for face_id, value in best.items()]
+
+    def _find_among_pending(self, detection_id: str, pending: dict[str, str]) -> list[tuple[str, float]]:
+        try:
+            return self._list.find_similar_among(detection_id, list(pending))
+        except AzureRequestRejected as exc:
+            if exc.code != "FaceNotFound":
+                raise
+        # One stale detection id (expired, or issued by another Face resource) fails the whole call and
+        # would fail every later job too: ask about each id alone once, and forget the ones the service
+        # no longer knows. Those faces stay matchable through the list once it is trained.
+        found: list[tuple[str, float]] = []
+        for candidate in pending:
+            try:
+                found += self._list.find_similar_among(detection_id, [candidate])
+            except AzureRequestRejected as exc:
+                if exc.code != "FaceNotFound":
+                    raise
+                with self._db.transaction() as cursor:
+                    cursor.execute(
+                        "UPDATE face_index SET detection_id = NULL WHERE detection_id = ?", candidate
+                    )
+        return found
 
     def _last_training(self):
         _, rows = self._db.query(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from pipeline.contract import utc_now
 from pipeline.db import Database
 from pipeline.faceindex import AzureFaceIndex, IndexedFace
 from pipeline.imaging import make_working_copy
@@ -58,3 +59,31 @@ def test_pending_faces_match_before_training_and_trained_ones_after(server, imag
     assert {first.face_id, rotated.face_id, other.face_id} <= found
     _, rows = database.query("SELECT COUNT(*) FROM face_index WHERE provider = 'azure'")
     assert rows[0][0] == 5
+
+
+def test_a_stale_pending_detection_id_is_forgotten_instead_of_failing_every_job(
+    server, images, sql_connection_string
+):
+    database = Database(sql_connection_string)
+    database.upgrade()
+    settings = settings_for(server, face_list_id=f"list-{uuid.uuid4().hex[:8]}")
+    face_list = AzureFaceList(settings)
+    face_list.ensure()
+    index = AzureFaceIndex(database, face_list, settings.face_list_id)
+    vision = AzureVision(settings)
+    hopper = images("grace_hopper.jpg")
+    [first] = detected(vision, hopper)
+    index.match_and_add(first, hopper.data)
+    stale = str(uuid.uuid4())  # e.g. issued more than 24 hours ago, or by another Face resource
+    with database.transaction() as cursor:
+        cursor.execute(
+            "INSERT INTO face_index (face_id, image_id, provider, detection_id, added_at) VALUES (?, ?, 'azure', ?, ?)",
+            str(uuid.uuid4()), str(uuid.uuid4()), stale, utc_now(),
+        )  # fmt: skip
+    pair = images("two_people.jpg")
+    found = {
+        match.face_id for face in detected(vision, pair) for match in index.match_and_add(face, pair.data)[0]
+    }
+    assert first.face_id in found
+    _, rows = database.query("SELECT COUNT(*) FROM face_index WHERE detection_id = ?", [stale])
+    assert rows[0][0] == 0
