@@ -9,7 +9,9 @@ import json
 
 import azure.functions as func
 
+from pipeline import api
 from pipeline.helper import StepHandler, start_job
+from pipeline.reprocess import reprocess_request
 from pipeline.routing import queue_name
 from pipeline.runtime import LazyRuntime, configured_pipeline
 from pipeline.settings import STORAGE_CONNECTION, pipeline_steps_setting
@@ -34,6 +36,46 @@ def ingest(blob: func.InputStream) -> None:
 @app.route(route="health", methods=["GET"])
 def health(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(json.dumps(runtime().describe()), mimetype="application/json")
+
+
+# The query API (pipeline/api.py): thin wrappers from HTTP to the framework-free functions.
+def _api_response(result: tuple[int, dict]) -> func.HttpResponse:
+    status, body = result
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
+
+
+@app.route(route="images", methods=["GET"])
+def list_images(req: func.HttpRequest) -> func.HttpResponse:
+    return _api_response(api.list_images(runtime().database, dict(req.params)))
+
+
+@app.route(route="images/{image_id}", methods=["GET"])
+def get_image(req: func.HttpRequest) -> func.HttpResponse:
+    image_id = req.route_params.get("image_id")
+    return _api_response(api.get_image(runtime().database, image_id, dict(req.params)))
+
+
+@app.route(route="faces/{face_id}/matches", methods=["GET"])
+def get_face_matches(req: func.HttpRequest) -> func.HttpResponse:
+    face_id = req.route_params.get("face_id")
+    return _api_response(api.get_face_matches(runtime().database, face_id, dict(req.params)))
+
+
+@app.route(route="batches/{batch_id}", methods=["GET"])
+def get_batch(req: func.HttpRequest) -> func.HttpResponse:
+    batch_id = req.route_params.get("batch_id")
+    return _api_response(api.get_batch(runtime().database, batch_id, dict(req.params)))
+
+
+@app.route(route="reprocess", methods=["POST"])
+def reprocess_images(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        body = req.get_json() if req.get_body() else {}
+    except ValueError:
+        return _api_response((400, {"error": "the body must be a JSON object"}))
+    if not isinstance(body, dict):
+        return _api_response((400, {"error": "the body must be a JSON object"}))
+    return _api_response(reprocess_request(runtime(), {**dict(req.params), **body}))
 
 
 @app.function_name("train_face_index")

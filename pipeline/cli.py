@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -16,10 +17,13 @@ from pathlib import Path
 
 import pyodbc
 
+from pipeline import api
 from pipeline.contract import IMAGES_CONTAINER, BlobRef
 from pipeline.db import Database
 from pipeline.errors import PipelineError
 from pipeline.helper import image_id_for
+from pipeline.reprocess import reprocess
+from pipeline.runtime import Runtime
 from pipeline.settings import Settings
 from pipeline.storage import Storage
 
@@ -141,6 +145,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     query_parser = commands.add_parser("query", help="run one SQL statement, print CSV")
     query_parser.add_argument("sql")
     commands.add_parser("db-upgrade", help="apply missing SQL migrations")
+    reprocess_parser = commands.add_parser(
+        "reprocess", help="run the steps of the current PIPELINE_STEPS that images lack (or all, --force)"
+    )
+    which = reprocess_parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--batch")
+    which.add_argument("--status", choices=("processing", "complete", "failed"))
+    which.add_argument("--all", action="store_true")
+    reprocess_parser.add_argument("--force", action="store_true", help="run every step again")
+    status_parser = commands.add_parser(
+        "status", help="a batch's progress: images per status, attempts per step"
+    )
+    status_parser.add_argument("batch")
     upload_parser = commands.add_parser("upload", help="upload a folder as a batch and wait for it")
     upload_parser.add_argument("folder", type=Path)
     upload_parser.add_argument("--batch", default=time.strftime("upload-%Y%m%d-%H%M%S"))
@@ -153,6 +169,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return query(settings, args.sql)
         if args.command == "db-upgrade":
             return db_upgrade(settings)
+        if args.command == "status":
+            code, body = api.get_batch(_database(settings), args.batch, {})
+            print(json.dumps(body, indent=2))
+            return 0 if code == 200 else 1
+        if args.command == "reprocess":
+            from steps import STEPS_BY_NAME
+
+            runtime = Runtime.from_settings(settings, STEPS_BY_NAME)
+            summary = reprocess(runtime, batch=args.batch, status=args.status, force=args.force)
+            print(json.dumps(summary.as_dict()))
+            return 0
         refs = upload(Storage.from_settings(settings.storage), args.folder, args.batch)
         database = _database(settings)
         finished = wait_for(database, refs, args.timeout)

@@ -75,18 +75,32 @@ class FaceIndex(ABC):
         """
         with self._lock:
             matches = [match for match in self._search(face) if match.face_id != face.face_id]
-            matches.sort(key=lambda match: -match.confidence)
-            persisted = self._existing(face.face_id)
-            if persisted is None:
+            existing = self._existing(face.face_id)
+            if existing is None:
                 persisted = self._add(face, image)
+            else:
+                # Searching again (a retry or a forced reprocess): matches stay "earlier faces" only, so a
+                # pair is never stored a second time in the other direction.
+                persisted, added_at = existing
+                matches = [match for match in matches if self._added_before(match.face_id, added_at)]
+            matches.sort(key=lambda match: -match.confidence)
             return matches[:MAX_MATCHES], persisted or None
 
-    def _existing(self, face_id: str) -> str | None:
-        """'' when the face is indexed without a persisted id, its id when it has one, None if absent."""
-        _, rows = self._db.query("SELECT persisted_face_id FROM face_index WHERE face_id = ?", [face_id])
+    def _existing(self, face_id: str) -> tuple[str, object] | None:
+        """(persisted id or '', added_at) of an indexed face; None if the face is not in the index."""
+        _, rows = self._db.query(
+            "SELECT persisted_face_id, added_at FROM face_index WHERE face_id = ?", [face_id]
+        )
         if not rows:
             return None
-        return str(rows[0][0]).lower() if rows[0][0] is not None else ""
+        persisted, added_at = rows[0]
+        return (str(persisted).lower() if persisted is not None else "", added_at)
+
+    def _added_before(self, face_id: str, added_at: object) -> bool:
+        _, rows = self._db.query(
+            "SELECT 1 FROM face_index WHERE face_id = ? AND added_at < ?", [face_id, added_at]
+        )
+        return bool(rows)
 
     def _record(self, face: IndexedFace, embedding: bytes | None, persisted_face_id: str | None) -> None:
         with self._db.transaction() as cursor:

@@ -137,14 +137,14 @@ class JobRecords:
         with self._db.transaction() as cursor:
             cursor.execute(
                 "UPDATE step_runs SET status = ?, started_at = ?, finished_at = ?, error = ? "
-                "WHERE job_id = ? AND step = ? AND attempt = ?",
-                status, started_at, finished_at, _clip(error), str(job.job_id), step, attempt,
+                "WHERE job_id = ? AND trace_id = ? AND step = ? AND attempt = ?",
+                status, started_at, finished_at, _clip(error), str(job.job_id), job.trace_id, step, attempt,
             )  # fmt: skip
             if cursor.rowcount == 0:
                 cursor.execute(
-                    "INSERT INTO step_runs (status, started_at, finished_at, error, job_id, step, attempt, "
-                    "image_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    status, started_at, finished_at, _clip(error), str(job.job_id), step, attempt,
+                    "INSERT INTO step_runs (status, started_at, finished_at, error, job_id, trace_id, step, attempt, "
+                    "image_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    status, started_at, finished_at, _clip(error), str(job.job_id), job.trace_id, step, attempt,
                     str(job.image_id),
                 )  # fmt: skip
 
@@ -174,41 +174,7 @@ class JobRecords:
             )  # fmt: skip
             if cursor.rowcount == 0:
                 return False
-            # Faces of an older upload of this blob go; this job's faces are inserted once, so a
-            # repeated persist leaves existing rows (and matches pointing at them) untouched. Matches pointing
-            # at the old faces have no foreign key to cascade from, so they are deleted here.
-            cursor.execute(
-                "DELETE FROM face_matches WHERE matched_face_id IN "
-                "(SELECT face_id FROM faces WHERE image_id = ? AND job_id <> ?)",
-                image_id, job_id,
-            )  # fmt: skip
-            cursor.execute("DELETE FROM faces WHERE image_id = ? AND job_id <> ?", image_id, job_id)
-            face_rows = [
-                (
-                    face_id(job.job_id, face.face_index),
-                    image_id,
-                    job_id,
-                    face.face_index,
-                    face.left,
-                    face.top,
-                    face.width,
-                    face.height,
-                    face.detection_score,
-                    face.crop_blob,
-                    face.embedding,
-                    face.persisted_face_id,
-                    face_id(job.job_id, face.face_index),
-                )
-                for face in outcome.faces or ()
-            ]
-            if face_rows:
-                cursor.executemany(
-                    "INSERT INTO faces (face_id, image_id, job_id, face_index, rect_left, rect_top, rect_width, "
-                    "rect_height, detection_score, crop_blob, embedding, persisted_face_id) "
-                    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
-                    "WHERE NOT EXISTS (SELECT 1 FROM faces WHERE face_id = ?)",
-                    face_rows,
-                )
+            self._store_faces(cursor, job, outcome.faces)
             if outcome.matches:
                 cursor.executemany(
                     "INSERT INTO face_matches (face_id, matched_face_id, confidence) SELECT ?, ?, ? WHERE NOT EXISTS "
@@ -248,6 +214,61 @@ class JobRecords:
                     result_rows,
                 )
         return True
+
+    @staticmethod
+    def _store_faces(cursor, job: JobMessage, faces: Sequence[FaceRecord] | None) -> None:
+        """This job's faces, updated in place (face ids are fixed by the job); other faces of the image go.
+
+        Faces of an older upload of the blob, and faces a forced reprocess no longer finds, are deleted
+        with the index entries and matches that point at them (matches pointing at a face have no foreign
+        key to cascade from).
+        """
+        image_id, job_id = str(job.image_id), str(job.job_id)
+        keep = len(faces) if faces is not None else None
+        params = (image_id, job_id, keep if keep is not None else 2**31 - 1)
+        cursor.execute(
+            "DELETE FROM face_matches WHERE matched_face_id IN "
+            "(SELECT face_id FROM faces WHERE image_id = ? AND (job_id <> ? OR face_index >= ?))",
+            *params,
+        )
+        cursor.execute(
+            "DELETE FROM face_index WHERE face_id IN "
+            "(SELECT face_id FROM faces WHERE image_id = ? AND (job_id <> ? OR face_index >= ?))",
+            *params,
+        )
+        cursor.execute("DELETE FROM faces WHERE image_id = ? AND (job_id <> ? OR face_index >= ?)", *params)
+        if not faces:
+            return
+        rows = [
+            (face.left, face.top, face.width, face.height, face.detection_score, face.crop_blob, face.embedding,
+             face.persisted_face_id, face_id(job.job_id, face.face_index))
+            for face in faces
+        ]  # fmt: skip
+        cursor.executemany(
+            "UPDATE faces SET rect_left = ?, rect_top = ?, rect_width = ?, rect_height = ?, detection_score = ?, "
+            "crop_blob = ?, embedding = ?, persisted_face_id = COALESCE(?, persisted_face_id) WHERE face_id = ?",
+            rows,
+        )
+        cursor.executemany(
+            "INSERT INTO faces (face_id, image_id, job_id, face_index, rect_left, rect_top, rect_width, "
+            "rect_height, detection_score, crop_blob, embedding, persisted_face_id) "
+            "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM faces WHERE face_id = ?)",
+            [
+                (face_id(job.job_id, face.face_index), image_id, job_id, face.face_index, face.left, face.top,
+                 face.width, face.height, face.detection_score, face.crop_blob, face.embedding,
+                 face.persisted_face_id, face_id(job.job_id, face.face_index))
+                for face in faces
+            ],
+        )  # fmt: skip
+
+    def restart_job(self, job: JobMessage) -> None:
+        """Mark an image processing again for a reprocess of its current job."""
+        with self._db.transaction() as cursor:
+            cursor.execute(
+                "UPDATE images SET status = 'processing', failed_step = NULL, error = NULL, completed_at = NULL, "
+                "pipeline = ?, trace_id = ?, updated_at = ? WHERE image_id = ? AND job_id = ?",
+                ",".join(job.pipeline), job.trace_id, utc_now(), str(job.image_id), str(job.job_id),
+            )  # fmt: skip
 
     # Tables whose rows belong to one image and are rewritten whole by each persist.
     _PER_IMAGE_TABLES = {

@@ -25,9 +25,11 @@ CREATE INDEX ix_images_batch_status ON images (batch_id, status);
 
 CREATE INDEX ix_images_status ON images (status);
 
--- One row per attempt of a step: the status history the queue retries leave behind.
+-- One row per attempt of a step: the status history the queue retries leave behind. A reprocess of the
+-- same job runs under a new trace id, so its attempts add rows instead of overwriting the first run's.
 CREATE TABLE step_runs (
     job_id        TEXT    NOT NULL,
+    trace_id      TEXT    NOT NULL,
     step          TEXT    NOT NULL,
     attempt       INTEGER NOT NULL,
     image_id      TEXT    NOT NULL,
@@ -35,7 +37,7 @@ CREATE TABLE step_runs (
     started_at    TEXT    NOT NULL,
     finished_at   TEXT    NOT NULL,
     error         TEXT,
-    PRIMARY KEY (job_id, step, attempt)
+    PRIMARY KEY (job_id, trace_id, step, attempt)
 );
 
 CREATE INDEX ix_step_runs_image ON step_runs (image_id);

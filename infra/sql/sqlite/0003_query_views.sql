@@ -18,7 +18,7 @@ SELECT
     i.batch_id,
     i.failed_step AS step,
     (SELECT COUNT(*) FROM step_runs AS r
-     WHERE r.job_id = i.job_id AND r.step = i.failed_step) AS attempts,
+     WHERE r.job_id = i.job_id AND r.trace_id = i.trace_id AND r.step = i.failed_step) AS attempts,
     i.error AS last_error,
     i.completed_at AS failed_at
 FROM images AS i

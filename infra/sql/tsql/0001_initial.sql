@@ -28,6 +28,7 @@ CREATE INDEX ix_images_status ON dbo.images (status);
 GO
 CREATE TABLE dbo.step_runs (
     job_id        UNIQUEIDENTIFIER NOT NULL,
+    trace_id      CHAR(32)         NOT NULL,
     step          NVARCHAR(40)     NOT NULL,
     attempt       INT              NOT NULL,
     image_id      UNIQUEIDENTIFIER NOT NULL,
@@ -36,7 +37,7 @@ CREATE TABLE dbo.step_runs (
     started_at    DATETIME2(3)     NOT NULL,
     finished_at   DATETIME2(3)     NOT NULL,
     error         NVARCHAR(4000)   NULL,
-    CONSTRAINT pk_step_runs PRIMARY KEY (job_id, step, attempt)
+    CONSTRAINT pk_step_runs PRIMARY KEY (job_id, trace_id, step, attempt)
 );
 GO
 CREATE INDEX ix_step_runs_image ON dbo.step_runs (image_id);

@@ -1,0 +1,130 @@
+"""Reprocess images already in SQL: run the steps of the current step list they have not completed.
+
+Like an enrichment cache: after a step is added to ``PIPELINE_STEPS``, reprocessing an old batch runs just
+that step (and ``persist``), feeding it the results the image already has. ``force`` runs every step again.
+
+A reprocessed image keeps its job id, so every derived name and row id stays the same: blobs are
+overwritten, faces are updated in place, the match index does not get a face twice, and no row is
+duplicated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+from pipeline.contract import BlobRef, JobMessage, StepResult, utc_now
+from pipeline.errors import ConfigurationError
+from pipeline.routing import queue_name, validate_pipeline
+from pipeline.runtime import Runtime, job_log
+
+log = logging.getLogger("pipeline")
+
+Selection = Literal["batch", "status", "all"]
+STATUSES = ("processing", "complete", "failed")
+
+
+@dataclass(frozen=True)
+class ReprocessSummary:
+    queued: int
+    up_to_date: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"queued": self.queued, "up_to_date": self.up_to_date}
+
+
+def _selected(runtime: Runtime, batch: str | None, status: str | None) -> list[tuple]:
+    sql = "SELECT image_id, job_id, batch_id, container, blob_name FROM images"
+    clauses, params = [], []
+    if batch is not None:
+        clauses.append("batch_id = ?")
+        params.append(batch)
+    if status is not None:
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}")
+        clauses.append("status = ?")
+        params.append(status)
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    return runtime.database.query(sql + " ORDER BY blob_name", params)[1]
+
+
+def _plan(runtime: Runtime, done: dict[str, dict], force: bool) -> tuple[list[str], int]:
+    """The job's step list and the position to start at: completed steps first, then the missing ones."""
+    current = list(runtime.pipeline)
+    if force:
+        return current, 0
+    completed = [step for step in current[:-1] if step in done]
+    missing = [step for step in current[:-1] if step not in done]
+    if not missing:
+        return [], 0
+    steps = [*completed, *missing, current[-1]]
+    try:
+        validate_pipeline(steps, runtime.registry)
+    except ConfigurationError:
+        return current, 0  # the kept results cannot satisfy the new order: run everything
+    return steps, len(completed)
+
+
+def reprocess(
+    runtime: Runtime, *, batch: str | None = None, status: str | None = None, force: bool = False
+) -> ReprocessSummary:
+    """Queue the selected images (a batch, a status, both, or all) through the steps they lack."""
+    queued = up_to_date = 0
+    for image_id, job_id, batch_id, container, blob_name in _selected(runtime, batch, status):
+        _, rows = runtime.database.query(
+            "SELECT step, output_json FROM step_results WHERE image_id = ? AND job_id = ?",
+            [str(image_id), str(job_id)],
+        )
+        done = {step: json.loads(output) for step, output in rows}
+        steps, position = _plan(runtime, done, force)
+        if not steps:
+            up_to_date += 1
+            continue
+        now = utc_now()
+        message = JobMessage(
+            job_id=uuid.UUID(str(job_id)),
+            image_id=uuid.UUID(str(image_id)),
+            batch_id=batch_id,
+            trace_id=uuid.uuid4().hex,  # a new trace: this run's step_runs rows add to the history
+            image=BlobRef(container=container, name=blob_name),
+            pipeline=steps,
+            position=position,
+            results={
+                step: StepResult(step=step, attempt=1, finished_at=now, output=done[step])
+                for step in steps[:position]
+            },
+            created_at=now,
+        )
+        runtime.records.restart_job(message)
+        runtime.storage.send(queue_name(message.current_step), runtime.claims.encode(message))
+        job_log(log, message.job_id).info(
+            "reprocessing %s: %s", blob_name, ",".join(steps[position:]) + (" (forced)" if force else "")
+        )
+        queued += 1
+    return ReprocessSummary(queued=queued, up_to_date=up_to_date)
+
+
+def reprocess_request(runtime: Runtime, params: dict[str, object]) -> tuple[int, dict]:
+    """The HTTP form: ``{"batch": ...}``, ``{"status": ...}`` (both may combine) or ``{"all": true}``; ``force``."""
+    unknown = sorted(set(params) - {"batch", "status", "all", "force", "code"})
+    if unknown:
+        return 400, {"error": f"unknown parameter(s): {', '.join(unknown)}; use batch, status, all, force"}
+    flags = {}
+    for name in ("all", "force"):
+        value = params.get(name, False)
+        if isinstance(value, str):
+            value = {"true": True, "false": False}.get(value.lower(), value)
+        if not isinstance(value, bool):
+            return 400, {"error": f"{name} must be true or false"}
+        flags[name] = value
+    batch, status = params.get("batch"), params.get("status")
+    if batch is None and status is None and not flags["all"]:
+        return 400, {"error": "say which images: batch, status, or all=true"}
+    if status is not None and status not in STATUSES:
+        return 400, {"error": f"status must be one of {', '.join(STATUSES)}"}
+    summary = reprocess(runtime, batch=batch, status=status, force=flags["force"])
+    return 202, summary.as_dict()
