@@ -26,9 +26,11 @@ from pipeline.reprocess import reprocess
 from pipeline.runtime import Runtime
 from pipeline.settings import Settings
 from pipeline.storage import Storage
+from steps import REGISTERED_STEPS, STEPS_BY_NAME
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FINISHED = ("complete", "failed")
+STEP_ORDER = {step.name: index for index, step in enumerate(REGISTERED_STEPS)}
 
 
 def load_settings(settings_file: Path) -> Settings:
@@ -95,6 +97,20 @@ def statuses(database: Database, refs: Sequence[BlobRef]) -> dict[str, str]:
     return wanted
 
 
+def steps_done(database: Database, refs: Sequence[BlobRef]) -> dict[str, int]:
+    """Per step, how many of the batch's current jobs have completed it (for the live progress line)."""
+    done: dict[str, int] = {}
+    for batch in sorted({ref.name.split("/", 1)[0] for ref in refs}):
+        _, rows = database.query(
+            "SELECT r.step, COUNT(DISTINCT r.job_id) FROM step_runs AS r JOIN images AS i ON i.job_id = r.job_id "
+            "WHERE i.batch_id = ? AND r.status = 'ok' GROUP BY r.step",
+            [batch],
+        )
+        for step, count in rows:
+            done[step] = done.get(step, 0) + count
+    return done
+
+
 def wait_for(
     database: Database, refs: Sequence[BlobRef], timeout: float, alive=lambda: True, err=sys.stderr
 ) -> bool:
@@ -108,6 +124,10 @@ def wait_for(
             f"{state} {sum(1 for value in current.values() if value == state)}"
             for state in ("queued", "processing", "complete", "failed")
         )
+        per_step = steps_done(database, refs)
+        if per_step:
+            ordered = sorted(per_step, key=lambda step: (STEP_ORDER.get(step, len(STEP_ORDER)), step))
+            line += "  |  done: " + "  ".join(f"{step} {per_step[step]}" for step in ordered)
         if line != shown:
             print("\r" + line if live else line, end="" if live else "\n", file=err, flush=True)
             shown = line
@@ -174,8 +194,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(body, indent=2))
             return 0 if code == 200 else 1
         if args.command == "reprocess":
-            from steps import STEPS_BY_NAME
-
             runtime = Runtime.from_settings(settings, STEPS_BY_NAME)
             summary = reprocess(runtime, batch=args.batch, status=args.status, force=args.force)
             print(json.dumps(summary.as_dict()))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import struct
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -23,6 +24,12 @@ from pipeline.errors import ConfigurationError
 log = logging.getLogger(__name__)
 
 MIGRATIONS_ROOT = Path(__file__).resolve().parent.parent / "infra" / "sql"
+# msodbcsql.h: pre-connect attribute that takes a Microsoft Entra access token instead of credentials.
+SQL_COPT_SS_ACCESS_TOKEN = 1256
+SQL_TOKEN_SCOPE = "https://database.windows.net/.default"
+# Our keyword (not the driver's): sign in with the Azure identity of the environment — `az login` on an
+# operator's machine — through an access token, which ODBC Driver 18 accepts on every platform.
+_DEFAULT_CREDENTIAL = re.compile(r"authentication\s*=\s*activedirectorydefault\s*;?", re.IGNORECASE)
 _MIGRATION_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _GO_LINE = re.compile(r"^\s*GO\s*$", re.IGNORECASE | re.MULTILINE)
 
@@ -99,6 +106,22 @@ def _create_sqlite_folder(connection_string: str) -> None:
         Path(match.group(1).strip()).parent.mkdir(parents=True, exist_ok=True)
 
 
+def token_struct(token: str) -> bytes:
+    """The ACCESSTOKEN structure the SQL Server driver expects: length-prefixed UTF-16-LE token bytes."""
+    encoded = token.encode("utf-16-le")
+    return struct.pack(f"<I{len(encoded)}s", len(encoded), encoded)
+
+
+def connect_arguments(connection_string: str) -> tuple[str, dict[int, bytes]]:
+    """The connection string for the driver, and pre-connect attributes (an Entra token when asked for)."""
+    if not _DEFAULT_CREDENTIAL.search(connection_string):
+        return connection_string, {}
+    from azure.identity import DefaultAzureCredential
+
+    token = DefaultAzureCredential().get_token(SQL_TOKEN_SCOPE).token
+    return _DEFAULT_CREDENTIAL.sub("", connection_string), {SQL_COPT_SS_ACCESS_TOKEN: token_struct(token)}
+
+
 def migration_files(dialect: Dialect) -> list[tuple[int, Path]]:
     folder = MIGRATIONS_ROOT / dialect.name
     files = []
@@ -122,7 +145,10 @@ class Database:
         if connection is None:
             if self.dialect is SQLITE:
                 _create_sqlite_folder(self.connection_string)
-            connection = pyodbc.connect(self.connection_string, autocommit=True, timeout=30)
+            connection_string, attributes = connect_arguments(self.connection_string)
+            connection = pyodbc.connect(
+                connection_string, autocommit=True, timeout=30, attrs_before=attributes
+            )
             if self.dialect is SQLITE:
                 connection.execute("PRAGMA foreign_keys = ON")
                 connection.execute("PRAGMA journal_mode = WAL").fetchall()

@@ -85,3 +85,25 @@ def test_tsql_and_sqlite_declare_the_same_tables_and_views():
         return names
 
     assert objects(SQLITE, "sqlite") == objects(TSQL, "tsql")
+
+
+def test_activedirectorydefault_becomes_an_access_token_for_the_driver(monkeypatch):
+    import struct
+
+    import azure.identity
+
+    from pipeline import db
+
+    class FakeCredential:  # stands in for `az login`, which cannot run here
+        def get_token(self, scope):
+            assert scope == "https://database.windows.net/.default"
+            return type("Token", (), {"token": "eyJ0b2tlbiJ9"})()
+
+    monkeypatch.setattr(azure.identity, "DefaultAzureCredential", FakeCredential)
+    text = "Driver={ODBC Driver 18 for SQL Server};Server=tcp:x,1433;Authentication=ActiveDirectoryDefault;Encrypt=yes"
+    connection_string, attributes = db.connect_arguments(text)
+    assert "Authentication" not in connection_string and "Encrypt=yes" in connection_string
+    token = attributes[db.SQL_COPT_SS_ACCESS_TOKEN]
+    assert struct.unpack_from("<I", token)[0] == len("eyJ0b2tlbiJ9") * 2
+    assert token[4:].decode("utf-16-le") == "eyJ0b2tlbiJ9"
+    assert db.connect_arguments("Driver=SQLite3;Database=x.db") == ("Driver=SQLite3;Database=x.db", {})

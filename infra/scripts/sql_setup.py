@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import struct
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT))
 
-# msodbcsql.h: pre-connect attribute that takes an Entra access token instead of UID/PWD/Authentication.
-SQL_COPT_SS_ACCESS_TOKEN = 1256
-SQL_SCOPE = "https://database.windows.net/.default"
+from pipeline.db import SQL_COPT_SS_ACCESS_TOKEN, SQL_TOKEN_SCOPE, token_struct  # noqa: E402
 
 # The app's identity reads and writes rows; it runs no DDL (migrations run here, as the administrator).
 APP_ROLES = ("db_datareader", "db_datawriter")
@@ -56,17 +54,11 @@ def connection_string(server: str, database: str) -> str:
     )
 
 
-def token_struct(token: str) -> bytes:
-    """The ACCESSTOKEN structure the driver expects: length-prefixed UTF-16-LE token bytes."""
-    encoded = token.encode("utf-16-le")
-    return struct.pack(f"<I{len(encoded)}s", len(encoded), encoded)
-
-
 def entra_token() -> str:
     """An access token for Azure SQL for the account signed in with ``az login``."""
     from azure.identity import AzureCliCredential
 
-    return AzureCliCredential().get_token(SQL_SCOPE).token
+    return AzureCliCredential().get_token(SQL_TOKEN_SCOPE).token
 
 
 def with_token(connect: Callable, token: bytes) -> Callable:
@@ -98,7 +90,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--app", required=True, help="Function App name (output functionAppName)")
     args = parser.parse_args(argv)
 
-    sys.path.insert(0, str(REPO_ROOT))
     import pyodbc
 
     from pipeline import cli
