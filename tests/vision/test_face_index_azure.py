@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from pipeline.contract import utc_now
 from pipeline.db import Database
 from pipeline.faceindex import AzureFaceIndex, IndexedFace
@@ -26,14 +28,19 @@ def detected(vision: AzureVision, image) -> list[IndexedFace]:
     ]
 
 
-def test_pending_faces_match_before_training_and_trained_ones_after(server, images, sql_connection_string):
+@pytest.fixture
+def azure_index(server, sql_connection_string):
+    """A fresh database and face list, the index over them, and the provider that detects faces for it."""
     database = Database(sql_connection_string)
     database.upgrade()
     settings = settings_for(server, face_list_id=f"list-{uuid.uuid4().hex[:8]}")
     face_list = AzureFaceList(settings)
     face_list.ensure()
-    index = AzureFaceIndex(database, face_list, settings.face_list_id)
-    vision = AzureVision(settings)
+    return database, AzureFaceIndex(database, face_list, settings.face_list_id), AzureVision(settings)
+
+
+def test_pending_faces_match_before_training_and_trained_ones_after(azure_index, images):
+    database, index, vision = azure_index
     hopper = images("grace_hopper.jpg")
     astronaut = images("astronaut.png")
 
@@ -61,16 +68,8 @@ def test_pending_faces_match_before_training_and_trained_ones_after(server, imag
     assert rows[0][0] == 5
 
 
-def test_a_stale_pending_detection_id_is_forgotten_instead_of_failing_every_job(
-    server, images, sql_connection_string
-):
-    database = Database(sql_connection_string)
-    database.upgrade()
-    settings = settings_for(server, face_list_id=f"list-{uuid.uuid4().hex[:8]}")
-    face_list = AzureFaceList(settings)
-    face_list.ensure()
-    index = AzureFaceIndex(database, face_list, settings.face_list_id)
-    vision = AzureVision(settings)
+def test_a_stale_pending_detection_id_is_forgotten_instead_of_failing_every_job(azure_index, images):
+    database, index, vision = azure_index
     hopper = images("grace_hopper.jpg")
     [first] = detected(vision, hopper)
     index.match_and_add(first, hopper.data)
