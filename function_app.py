@@ -10,6 +10,7 @@ import json
 import azure.functions as func
 
 from pipeline import api
+from pipeline.forget import forget_request
 from pipeline.helper import StepHandler, start_job
 from pipeline.reprocess import reprocess_request
 from pipeline.routing import queue_name
@@ -76,6 +77,17 @@ def reprocess_images(req: func.HttpRequest) -> func.HttpResponse:
     if not isinstance(body, dict):
         return _api_response((400, {"error": "the body must be a JSON object"}))
     return _api_response(reprocess_request(runtime(), {**dict(req.params), **body}))
+
+
+@app.route(route="forget", methods=["POST"])
+def forget_images(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        body = req.get_json() if req.get_body() else {}
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return _api_response((400, {"error": "the body must be a JSON object"}))
+    return _api_response(forget_request(runtime(), {**dict(req.params), **body}))
 
 
 @app.function_name("train_face_index")

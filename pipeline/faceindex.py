@@ -76,6 +76,8 @@ class FaceIndex(ABC):
         with self._lock:
             matches = [match for match in self._search(face) if match.face_id != face.face_id]
             existing = self._existing(face.face_id)
+            if existing is None and not self._image_exists(face.image_id):
+                return [], None  # erased while its job was in flight: nothing of it joins the index
             if existing is None:
                 persisted = self._add(face, image)
             else:
@@ -96,6 +98,9 @@ class FaceIndex(ABC):
         persisted, added_at = rows[0]
         return (str(persisted).lower() if persisted is not None else "", added_at)
 
+    def _image_exists(self, image_id: str) -> bool:
+        return bool(self._db.query("SELECT 1 FROM images WHERE image_id = ?", [image_id])[1])
+
     def _added_before(self, face_id: str, added_at: object) -> bool:
         _, rows = self._db.query(
             "SELECT 1 FROM face_index WHERE face_id = ? AND added_at < ?", [face_id, added_at]
@@ -105,11 +110,26 @@ class FaceIndex(ABC):
     def _record(self, face: IndexedFace, embedding: bytes | None, persisted_face_id: str | None) -> None:
         with self._db.transaction() as cursor:
             cursor.execute(
+                # Not for an image erased while its job was in flight.
                 "INSERT INTO face_index (face_id, image_id, provider, embedding, persisted_face_id, detection_id, "
-                "added_at) SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM face_index WHERE face_id = ?)",
+                "added_at) SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM face_index WHERE face_id = ?) "
+                "AND EXISTS (SELECT 1 FROM images WHERE image_id = ?)",
                 face.face_id, face.image_id, self.provider, embedding, persisted_face_id, face.detection_id,
-                utc_now(), face.face_id,
+                utc_now(), face.face_id, face.image_id,
             )  # fmt: skip
+
+    def forget(self, faces: list[tuple[str, str | None]]) -> None:
+        """Remove faces (face id, persisted id) from the index, for erasure."""
+        with self._lock:
+            self._remove(faces)
+            with self._db.transaction() as cursor:
+                cursor.executemany(
+                    "DELETE FROM face_index WHERE face_id = ?", [(face_id,) for face_id, _ in faces]
+                )
+
+    @abstractmethod
+    def _remove(self, faces: list[tuple[str, str | None]]) -> None:
+        """Provider-side removal, before the SQL rows go."""
 
     def train_if_pending(self) -> bool:
         """Bring the index up to date with faces added since it was last trained; True if it trained."""
@@ -160,10 +180,20 @@ class LocalFaceIndex(FaceIndex):
         distances = np.linalg.norm(self._vectors - decode_embedding(face.embedding), axis=1)
         other_images = np.array(self._images) != face.image_id.lower()
         hits = np.flatnonzero((distances <= MATCH_DISTANCE) & other_images)
-        return [
+        matches = [
             FaceMatch(face_id=self._ids[i], confidence=round(distance_to_confidence(distances[i]), 4))
             for i in hits
         ]
+        # Another worker may have erased a cached face: report only faces still in the index.
+        return [match for match in matches if self._existing(match.face_id) is not None]
+
+    def _remove(self, faces: list[tuple[str, str | None]]) -> None:
+        gone = {face_id for face_id, _ in faces}
+        keep = [i for i, face_id in enumerate(self._ids) if face_id not in gone]
+        self._ids = [self._ids[i] for i in keep]
+        self._images = [self._images[i] for i in keep]
+        self._vectors = self._vectors[keep]
+        self._known -= gone
 
     def _add(self, face: IndexedFace, image: bytes) -> str:
         embedding = decode_embedding(face.embedding).tobytes() if face.embedding else None
@@ -237,6 +267,11 @@ class AzureFaceIndex(FaceIndex):
             params.append(trained_at)
         _, rows = self._db.query(sql, params)
         return {str(detection).lower(): str(face_id).lower() for detection, face_id in rows}
+
+    def _remove(self, faces: list[tuple[str, str | None]]) -> None:
+        for _, persisted in faces:
+            if persisted:
+                self._list.delete(str(persisted))
 
     def _add(self, face: IndexedFace, image: bytes) -> str:
         persisted = self._list.add(image, face.rectangle, face.face_id)

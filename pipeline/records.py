@@ -141,11 +141,12 @@ class JobRecords:
                 status, started_at, finished_at, _clip(error), str(job.job_id), job.trace_id, step, attempt,
             )  # fmt: skip
             if cursor.rowcount == 0:
+                # Not for an image erased while its job was in flight: nothing of it may come back.
                 cursor.execute(
                     "INSERT INTO step_runs (status, started_at, finished_at, error, job_id, trace_id, step, attempt, "
-                    "image_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "image_id) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM images WHERE image_id = ?)",
                     status, started_at, finished_at, _clip(error), str(job.job_id), job.trace_id, step, attempt,
-                    str(job.image_id),
+                    str(job.image_id), str(job.image_id),
                 )  # fmt: skip
 
     def fail_job(self, job: JobMessage, step: str, reason: str) -> None:
@@ -260,6 +261,23 @@ class JobRecords:
                 for face in faces
             ],
         )  # fmt: skip
+
+    def erase_image(self, image_id: str) -> None:
+        """Delete every row of an image, in one transaction (tags, text, faces, results cascade)."""
+        with self._db.transaction() as cursor:
+            cursor.execute(
+                "DELETE FROM face_matches WHERE face_id IN (SELECT face_id FROM faces WHERE image_id = ?) "
+                "OR matched_face_id IN (SELECT face_id FROM faces WHERE image_id = ?)",
+                image_id, image_id,
+            )  # fmt: skip
+            cursor.execute(
+                "DELETE FROM rejected_messages WHERE job_id IN (SELECT job_id FROM step_runs WHERE image_id = ?) "
+                "OR job_id IN (SELECT job_id FROM images WHERE image_id = ?)",
+                image_id, image_id,
+            )  # fmt: skip
+            cursor.execute("DELETE FROM step_runs WHERE image_id = ?", image_id)
+            cursor.execute("DELETE FROM face_index WHERE image_id = ?", image_id)
+            cursor.execute("DELETE FROM images WHERE image_id = ?", image_id)
 
     def restart_job(self, job: JobMessage) -> None:
         """Mark an image processing again for a reprocess of its current job."""

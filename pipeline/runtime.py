@@ -97,7 +97,9 @@ class Runtime:
 
     def face_index(self, step: str) -> FaceIndex:
         """The process-wide match index of the provider configured for ``step``."""
-        name = self.settings.vision.for_step(step)
+        return self.face_index_for_provider(self.settings.vision.for_step(step))
+
+    def face_index_for_provider(self, name: str) -> FaceIndex:
         with _FACE_INDEX_LOCK:
             index = self._face_indexes.get(name)
             if index is None:

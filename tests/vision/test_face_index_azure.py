@@ -15,8 +15,15 @@ from pipeline.vision.base import VisionImage
 from tests.vision.conftest import settings_for
 
 
-def detected(vision: AzureVision, image) -> list[IndexedFace]:
+def detected(vision: AzureVision, image, database: Database) -> list[IndexedFace]:
+    """The faces of a newly registered image (the index takes faces of images the pipeline knows)."""
     image_id = str(uuid.uuid4())
+    with database.transaction() as cursor:
+        cursor.execute(
+            "INSERT INTO images (image_id, job_id, batch_id, container, blob_name, trace_id, pipeline, status, "
+            "received_at, updated_at) VALUES (?, ?, 'b', 'images', ?, ?, 'facematch', 'processing', ?, ?)",
+            image_id, str(uuid.uuid4()), f"b/{image_id}.jpg", uuid.uuid4().hex, utc_now(), utc_now(),
+        )  # fmt: skip
     return [
         IndexedFace(
             face_id=str(uuid.uuid4()),
@@ -45,23 +52,27 @@ def test_pending_faces_match_before_training_and_trained_ones_after(azure_index,
     astronaut = images("astronaut.png")
 
     assert index.train_if_pending() is False  # nothing added yet
-    [first] = detected(vision, hopper)
+    [first] = detected(vision, hopper, database)
     matches, persisted = index.match_and_add(first, hopper.data)
     assert matches == [] and persisted
     assert index.match_and_add(first, hopper.data) == ([], persisted)  # a retried step adds nothing twice
 
     upright = VisionImage(make_working_copy(images("phone_rotated_exif.jpg").data).data)
-    [rotated] = detected(vision, upright)  # found through its pending detection id: the list is untrained
+    [rotated] = detected(
+        vision, upright, database
+    )  # found through its pending detection id: the list is untrained
     matches, _ = index.match_and_add(rotated, upright.data)
     assert [match.face_id for match in matches] == [first.face_id]
 
     assert index.train_if_pending() is True
     assert index.train_if_pending() is False  # nothing added since
-    [other] = detected(vision, astronaut)
+    [other] = detected(vision, astronaut, database)
     assert index.match_and_add(other, astronaut.data)[0] == []  # a different person
     pair = images("two_people.jpg")
     found = {
-        match.face_id for face in detected(vision, pair) for match in index.match_and_add(face, pair.data)[0]
+        match.face_id
+        for face in detected(vision, pair, database)
+        for match in index.match_and_add(face, pair.data)[0]
     }
     assert {first.face_id, rotated.face_id, other.face_id} <= found
     _, rows = database.query("SELECT COUNT(*) FROM face_index WHERE provider = 'azure'")
@@ -71,7 +82,7 @@ def test_pending_faces_match_before_training_and_trained_ones_after(azure_index,
 def test_a_stale_pending_detection_id_is_forgotten_instead_of_failing_every_job(azure_index, images):
     database, index, vision = azure_index
     hopper = images("grace_hopper.jpg")
-    [first] = detected(vision, hopper)
+    [first] = detected(vision, hopper, database)
     index.match_and_add(first, hopper.data)
     stale = str(uuid.uuid4())  # e.g. issued more than 24 hours ago, or by another Face resource
     with database.transaction() as cursor:
@@ -81,7 +92,9 @@ def test_a_stale_pending_detection_id_is_forgotten_instead_of_failing_every_job(
         )  # fmt: skip
     pair = images("two_people.jpg")
     found = {
-        match.face_id for face in detected(vision, pair) for match in index.match_and_add(face, pair.data)[0]
+        match.face_id
+        for face in detected(vision, pair, database)
+        for match in index.match_and_add(face, pair.data)[0]
     }
     assert first.face_id in found
     _, rows = database.query("SELECT COUNT(*) FROM face_index WHERE detection_id = ?", [stale])
