@@ -12,6 +12,7 @@ import azure.functions as func
 from pipeline import api
 from pipeline.forget import forget_request
 from pipeline.helper import StepHandler, start_job
+from pipeline.replay import replay_request
 from pipeline.reprocess import reprocess_request
 from pipeline.routing import queue_name
 from pipeline.runtime import LazyRuntime, configured_pipeline
@@ -88,6 +89,17 @@ def forget_images(req: func.HttpRequest) -> func.HttpResponse:
     if not isinstance(body, dict):
         return _api_response((400, {"error": "the body must be a JSON object"}))
     return _api_response(forget_request(runtime(), {**dict(req.params), **body}))
+
+
+@app.route(route="replay-poison", methods=["POST"])
+def replay_poison_messages(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        body = req.get_json() if req.get_body() else {}
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return _api_response((400, {"error": "the body must be a JSON object"}))
+    return _api_response(replay_request(runtime(), {**dict(req.params), **body}))
 
 
 @app.function_name("train_face_index")

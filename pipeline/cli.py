@@ -23,6 +23,7 @@ from pipeline.db import Database
 from pipeline.errors import PipelineError
 from pipeline.forget import forget
 from pipeline.helper import image_id_for
+from pipeline.replay import replay_poison
 from pipeline.reprocess import reprocess
 from pipeline.runtime import Runtime
 from pipeline.settings import Settings
@@ -194,6 +195,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             code, body = api.get_batch(_database(settings), args.batch, {})
             print(json.dumps(body, indent=2))
             return 0 if code == 200 else 1
+        if args.command == "replay-poison":
+            runtime = Runtime.from_settings(settings, STEPS_BY_NAME)
+            print(json.dumps(replay_poison(runtime, args.step)))
+            return 0
         if args.command == "forget":
             runtime = Runtime.from_settings(settings, STEPS_BY_NAME)
             print(json.dumps(forget(runtime, image_id=args.image_id, batch=args.batch).as_dict()))

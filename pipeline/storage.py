@@ -152,5 +152,26 @@ class Storage:
             with contextlib.suppress(ResourceExistsError):
                 self._queues.create_queue(name)
 
+    def move_messages(self, source: str, target: str, limit: int = 10_000) -> int:
+        """Move messages unchanged (still in the host's base64 form) from one queue to another."""
+        # Clients without an encode policy: the text moves as stored, so the host decodes it as before.
+        origin = self._queues.get_queue_client(source)
+        destination = self._queues.get_queue_client(target)
+        moved = 0
+        try:
+            while moved < limit:
+                batch = list(
+                    origin.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=60)
+                )
+                if not batch:
+                    break
+                for message in batch:
+                    destination.send_message(message.content)
+                    origin.delete_message(message)
+                    moved += 1
+        except ResourceNotFoundError:
+            pass  # no such queue yet: nothing ever failed there
+        return moved
+
     def queue_length(self, queue: str) -> int:
         return self._queue(queue).get_queue_properties().approximate_message_count
