@@ -69,37 +69,30 @@ def get_batch(req: func.HttpRequest) -> func.HttpResponse:
     return _api_response(api.get_batch(runtime().database, batch_id, dict(req.params)))
 
 
-@app.route(route="reprocess", methods=["POST"])
-def reprocess_images(req: func.HttpRequest) -> func.HttpResponse:
+def _operator_action(req: func.HttpRequest, action) -> func.HttpResponse:
+    """POST actions take their parameters from the query string and a JSON object body, body winning."""
     try:
         body = req.get_json() if req.get_body() else {}
     except ValueError:
-        return _api_response((400, {"error": "the body must be a JSON object"}))
+        body = None
     if not isinstance(body, dict):
         return _api_response((400, {"error": "the body must be a JSON object"}))
-    return _api_response(reprocess_request(runtime(), {**dict(req.params), **body}))
+    return _api_response(action(runtime(), {**dict(req.params), **body}))
+
+
+@app.route(route="reprocess", methods=["POST"])
+def reprocess_images(req: func.HttpRequest) -> func.HttpResponse:
+    return _operator_action(req, reprocess_request)
 
 
 @app.route(route="forget", methods=["POST"])
 def forget_images(req: func.HttpRequest) -> func.HttpResponse:
-    try:
-        body = req.get_json() if req.get_body() else {}
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        return _api_response((400, {"error": "the body must be a JSON object"}))
-    return _api_response(forget_request(runtime(), {**dict(req.params), **body}))
+    return _operator_action(req, forget_request)
 
 
 @app.route(route="replay-poison", methods=["POST"])
 def replay_poison_messages(req: func.HttpRequest) -> func.HttpResponse:
-    try:
-        body = req.get_json() if req.get_body() else {}
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        return _api_response((400, {"error": "the body must be a JSON object"}))
-    return _api_response(replay_request(runtime(), {**dict(req.params), **body}))
+    return _operator_action(req, replay_request)
 
 
 @app.function_name("train_face_index")

@@ -93,3 +93,35 @@ def test_reprocess_request_queues_the_selection(old_batch):
     )
     old_batch.run_all()
     assert reprocess_request(old_batch.runtime, {"batch": "old"}) == (202, {"queued": 0, "up_to_date": 3})
+
+
+@pytest.mark.timeout(120)
+def test_operator_actions_over_http(runtime, host_env, tmp_path):
+    import json
+    import re
+    import urllib.error
+    import urllib.request
+
+    from tests.pipeline_harness import start_host
+
+    host = start_host(host_env, tmp_path / "host.log")
+    try:
+        port = re.search(r"http://127\.0\.0\.1:(\d+)/api/", (tmp_path / "host.log").read_text()).group(1)
+
+        def post(route: str, body: bytes) -> tuple[int, dict]:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/api/{route}", data=body, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return response.status, json.loads(response.read())
+            except urllib.error.HTTPError as error:
+                return error.code, json.loads(error.read())
+
+        assert post("reprocess", b"not json") == (400, {"error": "the body must be a JSON object"})
+        assert post("forget", b"[1, 2]") == (400, {"error": "the body must be a JSON object"})
+        assert post("reprocess", b'{"all": true}') == (202, {"queued": 0, "up_to_date": 0})
+        assert post("forget", b'{"batch": "nobody"}') == (404, {"error": "no images in that batch"})
+        status, body = post("replay-poison", b'{"step": "faces"}')
+        assert (status, body) == (202, {"replayed": {"faces": 0}})
+    finally:
+        host.terminate()
+        host.wait(timeout=30)
