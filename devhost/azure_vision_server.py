@@ -9,6 +9,8 @@ with Azure's paths, query parameters, status codes and error bodies:
                                                             and brands come back empty: no open model)
 ``POST /vision/v3.2/read/analyze``                          Read: 202 + ``Operation-Location``
 ``GET  /vision/v3.2/read/analyzeResults/{operationId}``     Read result (notStarted/running/succeeded)
+``POST /vision/v3.2/ocr``                                   the older synchronous OCR (regions, lines,
+                                                            words), which Imaginem's ocr step called
 ``POST /face/v1.0/detect``                                  faces; their 128-d dlib embeddings are kept
                                                             per faceId for ``faceIdTimeToLive`` (≤ 24 h)
 ``POST /face/v1.0/findsimilars``                            against a LargeFaceList or a list of faceIds
@@ -29,7 +31,9 @@ wrong). For testing resilience the server can throttle (N requests/s, the excess
 ``Retry-After``) and fail a share of requests with 500 — deterministically, e.g. every second one at 0.5.
 Administration (no key; loopback only): ``GET /_admin/stats`` (requests per operation, responses per
 status), ``POST /_admin/reset`` (zero the counters), ``POST /_admin/config`` (``{"throttle_rps": 5,
-"failure_rate": 0.5}``; null turns throttling off).
+"failure_rate": 0.5}``; null turns throttling off), ``POST /_admin/seed`` (``{"list_id": "l", "faces": 100000}``:
+add that many synthetic persisted faces to a LargeFaceList, creating it with recognition_04 if missing, and
+train it, so benchmarks can measure requests against a large index without uploading a photo per face).
 
 In process: ``with AzureVisionServer(key, data_dir) as server: server.endpoint``. From a shell:
 ``python -m devhost.azure_vision_server --port 0 --key K --data DIR`` prints one ready line with the
@@ -242,6 +246,24 @@ class FaceListStore:
             )
         return persisted_face_id
 
+    def seed(self, list_id: str, faces: int, recognition_model: str, seed: int = 0) -> None:
+        """Add ``faces`` synthetic faces (random unit vectors) to a list, creating it if missing.
+
+        Random 128-d unit vectors lie about sqrt(2) apart from any real embedding, far beyond the match
+        threshold, so seeded faces enlarge the index without ever matching a real face.
+        """
+        self.create(list_id, list_id, None, recognition_model)
+        rng = np.random.default_rng(seed)
+        chunk = 10_000
+        with self._lock:
+            for start in range(0, faces, chunk):
+                vectors = rng.standard_normal((min(chunk, faces - start), 128)).astype("<f4")
+                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+                self._db.executemany(
+                    "INSERT INTO faces (list_id, persisted_face_id, user_data, embedding) VALUES (?, ?, NULL, ?)",
+                    ((list_id, str(uuid.uuid4()), vector.tobytes()) for vector in vectors),
+                )
+
     def delete_face(self, list_id: str, persisted_face_id: str) -> bool:
         with self._lock:
             deleted = self._db.execute(
@@ -338,6 +360,7 @@ class AzureVisionApi:
         self.routes: list[tuple[str, re.Pattern[str], str, Handler]] = [
             ("POST", re.compile(r"/vision/v3\.2/analyze", re.I), "analyze", self.analyze),
             ("POST", re.compile(r"/vision/v3\.2/read/analyze", re.I), "read", self.read),
+            ("POST", re.compile(r"/vision/v3\.2/ocr", re.I), "ocr", self.ocr),
             (
                 "GET",
                 re.compile(r"/vision/v3\.2/read/analyzeResults/(?P<op>[^/]+)", re.I),
@@ -514,6 +537,29 @@ class AzureVisionApi:
         self._workers.submit(self._run_read, operation_id, image)
         location = f"http://{request.host}/vision/v3.2/read/analyzeResults/{operation_id}"
         return Response(202, None, {"Operation-Location": location})
+
+    def ocr(self, request: Request) -> Response:
+        """The synchronous OCR call: the whole answer in one response (regions of lines of words)."""
+        image = self._vision_image(request, 4 * 1024 * 1024)
+        reading = self.vision.read_text(image)
+
+        def rectangle(box: list[int] | list[float]) -> str:
+            xs, ys = box[0::2], box[1::2]
+            return f"{round(min(xs))},{round(min(ys))},{round(max(xs) - min(xs))},{round(max(ys) - min(ys))}"
+
+        lines = [
+            {
+                "boundingBox": rectangle(line.bounding_box),
+                "words": [
+                    {"boundingBox": rectangle(word["boundingBox"]), "text": word["text"]}
+                    for word in _words(line.text, line.bounding_box, None)
+                ],
+            }
+            for line in reading.lines
+        ]
+        regions = [{"boundingBox": rectangle([0, 0, *image.pixels.size]), "lines": lines}] if lines else []
+        body = {"language": "en", "textAngle": 0.0, "orientation": "Up", "regions": regions}
+        return Response(200, body | {"modelVersion": ANALYSIS_MODEL_VERSION})
 
     def _prune_reads(self) -> None:
         horizon = time.monotonic() - READ_RESULT_TTL
@@ -1035,6 +1081,18 @@ class AzureVisionServer:
                 return Response(400, {"error": {"code": "BadArgument", "message": str(error)}})
         if request.method == "GET" and request.path == "/_admin/config":
             return Response(200, self.configure())
+        if request.method == "POST" and request.path == "/_admin/seed" and self.api is not None:
+            try:
+                values = json.loads(request.body or b"{}")
+                list_id, faces = str(values["list_id"]), int(values["faces"])
+                model = str(values.get("recognition_model", "recognition_04"))
+                if not LIST_ID.fullmatch(list_id) or faces < 0 or model not in RECOGNITION_MODELS:
+                    raise ValueError("list_id, faces >= 0 and a known recognition_model are needed")
+            except (ValueError, TypeError, KeyError) as error:
+                return Response(400, {"error": {"code": "BadArgument", "message": str(error)}})
+            self.api.lists.seed(list_id, faces, model, int(values.get("seed", 0)))
+            self.api.lists.train(list_id)
+            return Response(200, self.api.lists.get(list_id))
         return Response(404, {"error": {"code": "404", "message": "Resource not found"}})
 
 

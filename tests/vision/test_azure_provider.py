@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 
 from devhost.azure_vision_server import AzureVisionServer
 from pipeline.errors import InputRejected, VisionServiceUnavailable
-from pipeline.vision.azure import AzureFaceList, AzureVision
+from pipeline.vision.azure import AzureFaceList, AzureVision, vision_client
 from pipeline.vision.base import VisionImage
 from pipeline.vision.retry import AzureRequestRejected, RetryPolicy
 from tests.vision.conftest import KEY, settings_for, wait_for_training
@@ -334,3 +335,22 @@ def test_command_line_prints_the_endpoint_and_serves(tmp_path):
     finally:
         process.terminate()
         assert process.wait(timeout=20) == 0
+
+
+def test_seeded_list_holds_the_synthetic_faces_and_never_matches_a_real_one(server, images):
+    face_list = new_list(server)
+    state = admin(server, "/_admin/seed", {"list_id": face_list.list_id, "faces": 3000})
+    assert state["status"] == "succeeded"
+    assert len(server.api.lists.index(face_list.list_id)[0]) == 3000
+    detection_id = AzureVision(settings_for(server)).detect_faces(images("grace_hopper.jpg"))[0].detection_id
+    assert face_list.find_similar(detection_id) == []
+
+
+def test_synchronous_ocr_returns_the_words_in_one_call(server, images):
+    before = admin(server, "/_admin/stats")["requests"].get("ocr", 0)
+    result = vision_client(server.endpoint, KEY).recognize_printed_text_in_stream(
+        io.BytesIO(images("page_of_text.png").data)
+    )
+    words = [word.text for region in result.regions for line in region.lines for word in line.words]
+    assert "coins" in " ".join(words)
+    assert admin(server, "/_admin/stats")["requests"]["ocr"] == before + 1
