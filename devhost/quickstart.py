@@ -45,13 +45,16 @@ def _ensure_settings_file() -> None:
         print(f"created {SETTINGS_FILE.name} from local.settings.json.example", file=sys.stderr)
 
 
-def _start_host(log_path: Path) -> subprocess.Popen:
+def start_host(
+    log_path: Path, env: dict[str, str] | None = None, extra_args: tuple[str, ...] = ()
+) -> subprocess.Popen:
+    """``python -m devhost`` on a free port, returned once it says it is ready (its output in ``log_path``)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_file = log_path.open("w", encoding="utf-8")
     host = subprocess.Popen(
-        [sys.executable, "-m", "devhost", "--port", "0"],
+        [sys.executable, "-m", "devhost", "--port", "0", *extra_args],
         cwd=REPO_ROOT,
-        env=os.environ.copy(),
+        env=os.environ.copy() if env is None else env,
         stdout=log_file,
         stderr=subprocess.STDOUT,
     )
@@ -105,7 +108,7 @@ def _tail(path: Path, lines: int = 40) -> str:
     return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
 
-def _stop(host: subprocess.Popen | None) -> None:
+def stop_host(host: subprocess.Popen | None) -> None:
     if host is not None and host.poll() is None:
         host.terminate()
         try:
@@ -148,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         database = Database(settings.sql_connection_string)
         database.upgrade()
         host_log = LOCAL / "host.log"
-        host = _start_host(host_log)
+        host = start_host(host_log)
         print(f"local host running (log: {host_log}); pipeline {settings.pipeline_steps}", file=sys.stderr)
         batch = time.strftime("run-%Y%m%d-%H%M%S")
         refs = upload(Storage.from_settings(settings.storage), images, batch)
@@ -170,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f'\nquery the results: make query SQL="{hint}"')
         return 0
     finally:
-        _stop(host)
+        stop_host(host)
         if vision_server is not None:
             vision_server.stop()
         azurite.stop()
