@@ -11,11 +11,12 @@ IMAGES ?=
 SQL ?=
 export SQL
 
-.PHONY: help deps system-deps run test lint query db-upgrade schema clean
+.PHONY: help deps system-deps run test bench lint query db-upgrade schema clean
 
 help:
 	@echo "make run [IMAGES=dir]   run the pipeline locally on a folder (default: the sample set)"
 	@echo "make test               the whole test suite (starts its own Azurite)"
+	@echo "make bench [QUICK=1]    the benchmarks under bench/, printing figures (BENCHMARKS.md)"
 	@echo "make query SQL=\"...\"    one SQL statement against the configured database, as CSV"
 	@echo "make db-upgrade         apply missing SQL migrations"
 	@echo "make lint               ruff"
@@ -73,6 +74,18 @@ test: deps
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
+
+# In this order; a script not on this branch yet is skipped with a message. QUICK=1 passes --quick to each.
+BENCHES := api_calls grid_batching rate_limit helper_overhead local_throughput sql_persist
+bench: deps
+	@for name in $(BENCHES); do \
+	  if [ -f bench/$$name.py ]; then \
+	    echo "== python -m bench.$$name $(if $(QUICK),--quick)"; \
+	    $(PY) -m bench.$$name $(if $(QUICK),--quick) || exit 1; \
+	  else \
+	    echo "== bench.$$name: bench/$$name.py is not on this branch, skipped"; \
+	  fi; \
+	done
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

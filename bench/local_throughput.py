@@ -1,0 +1,102 @@
+"""Local end-to-end throughput: images per minute through the whole pipeline on the open models, against
+the models' own inference time on the same working copies.
+
+The real local host and Azurite run the default steps (normalize, analyze, ocr, faces, facematch, persist)
+on the sample set (with --quick once; otherwise three copies of it, odd copies mirrored). A warm-up batch
+first loads every model in the host, so the timed batch measures the steady state, as a long-running
+Functions worker would be. Then, with the host stopped, the same three models (NudeNet, RapidOCR, dlib)
+are called directly, one image after another, on the working copies the pipeline made: the sum of those
+calls is the pure inference time. Overhead share = 1 - pipeline throughput / pure inference throughput.
+Also printed: the host's concurrency settings and its peak RSS (VmHWM).
+
+    .venv/bin/python -m bench.local_throughput [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from bench.stack import Stack, peak_rss_mib, running_stack, sample_folder
+from devhost.samples import build_sample_set
+from pipeline.contract import WORKING_CONTAINER, BlobRef
+from pipeline.helper import image_id_for
+from pipeline.vision.base import VisionImage
+from pipeline.vision.local import LocalVision
+
+TARGET_SHARE = 0.80
+WARM_UP = ("grace_hopper.jpg", "page_of_text.png")  # faces, text and analysis: every model loads
+
+
+def pure_inference(stack: Stack, refs: list[BlobRef]) -> tuple[int, dict[str, float]]:
+    """Working copies of ``refs`` through the three models directly; seconds per model, summed."""
+    vision = LocalVision()
+    copies = []
+    for ref in refs:
+        for name in stack.storage.list_names(WORKING_CONTAINER, prefix=f"{image_id_for(ref)}/"):
+            copies.append(stack.storage.read(BlobRef(container=WORKING_CONTAINER, name=name)))
+    warm = VisionImage(copies[0])
+    vision.analyze(warm), vision.read_text(warm), vision.detect_faces(warm)  # load the models first
+    seconds = {"analyze (NudeNet)": 0.0, "ocr (RapidOCR)": 0.0, "faces (dlib)": 0.0}
+    for data in copies:
+        image = VisionImage(data)
+        image.pixels  # noqa: B018 - decoding is not inference: done before the clocks start
+        for label, call in zip(seconds, (vision.analyze, vision.read_text, vision.detect_faces), strict=True):
+            started = time.perf_counter()
+            call(image)
+            seconds[label] += time.perf_counter() - started
+    return len(copies), seconds
+
+
+def run(folder: Path, warm_up: Path, threads: int, queues: dict | None) -> None:
+    with running_stack(provider="local", threads=threads, queues=queues) as stack:
+        assert stack.host is not None
+        stack.run_batch(warm_up, "warm-up")
+        started = time.perf_counter()
+        refs = stack.run_batch(folder, "timed")
+        seconds = time.perf_counter() - started
+        rss = peak_rss_mib(stack.host.pid)
+        outcome = stack.statuses(refs)
+        stack.stop_host()
+        complete = [ref for ref in refs if outcome[ref.name][0] == "complete"]
+        analysed, model_seconds = pure_inference(stack, complete)
+        config = stack.host_json["extensions"]["queues"]
+
+    pipeline_rate = len(complete) / seconds * 60
+    pure_rate = analysed / sum(model_seconds.values()) * 60
+    share = pipeline_rate / pure_rate
+    print(f"\nPYTHON_THREADPOOL_THREAD_COUNT={threads}, host.json queues batchSize={config['batchSize']} "
+          f"newBatchThreshold={config['newBatchThreshold']} maxPollingInterval={config['maxPollingInterval']}")  # fmt: skip
+    print(f"  pipeline: {len(refs)} uploads ({len(complete)} complete, {len(refs) - len(complete)} failed as "
+          f"expected) in {seconds:.1f} s -> {pipeline_rate:.1f} images/min; host peak RSS {rss:.0f} MiB")  # fmt: skip
+    print("  pure inference, one call after another: "
+          + ", ".join(f"{label} {value:.1f} s" for label, value in model_seconds.items())
+          + f" = {sum(model_seconds.values()):.1f} s for {analysed} images -> {pure_rate:.1f} images/min")  # fmt: skip
+    print(f"  pipeline / pure inference: {share:.0%} (target >= {TARGET_SHARE:.0%}); "
+          f"overhead share {max(0.0, 1 - share):.0%}")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the sample set once instead of three times")
+    parser.add_argument(
+        "--threads", type=int, nargs="+", default=[2], help="PYTHON_THREADPOOL_THREAD_COUNT values"
+    )
+    args = parser.parse_args(argv)
+    configurations: list[tuple[int, dict | None]] = [(threads, None) for threads in args.threads]
+    with tempfile.TemporaryDirectory(prefix="imaginem-bench-") as tmp:
+        folder = sample_folder(Path(tmp) / "samples", copies=1 if args.quick else 3)
+        warm_up = Path(tmp) / "warm-up"
+        warm_up.mkdir()
+        built = Path(tmp) / "all"
+        build_sample_set(built)
+        for name in WARM_UP:
+            (built / name).rename(warm_up / name)
+        for threads, queues in configurations:
+            run(folder, warm_up, threads, queues)
+
+
+if __name__ == "__main__":
+    main()
