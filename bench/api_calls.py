@@ -5,7 +5,7 @@ request the Azure SDKs make is seen, retries included.
 
 1. **Ours, measured.** The sample set of ``make run`` goes through the real local host and Azurite in azure
    mode (like tests/test_end_to_end_azure.py), once with the LargeFaceList as the pipeline leaves it and once
-   more after ``/_admin/seed`` filled it with synthetic faces (100,000 and 1,000,000; 10,000 with --quick).
+   more after ``/_admin/seed`` filled it with 100,000 synthetic faces (10,000 with --quick).
    Before each batch the list is trained, as the timer function does every minute, so each batch starts
    with nothing pending.
 2. **Imaginem, replayed.** Its call pattern (../shared/reference): analyze (Adult, Categories, Tags,
@@ -139,7 +139,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller indexes (10k instead of 100k and 1M)")
     args = parser.parse_args(argv)
-    ours_sizes = (0, 10_000) if args.quick else (0, 100_000, 1_000_000)
+    # 1,000,000 synthetic faces took over 5 minutes to seed and train on the 2-core machine, so the largest
+    # measured size is 100,000; no request of ours depends on the list's size (see BENCHMARKS.md).
+    ours_sizes = (0, 10_000) if args.quick else (0, 100_000)
     replay_sizes = (1_000, 10_000) if args.quick else (1_000, 10_000, 100_000)
 
     with tempfile.TemporaryDirectory() as tmp, running_stack(provider="azure", face_list_id=LIST_ID) as stack:
