@@ -16,6 +16,8 @@ Known differences from the real Azure host, accepted for local use:
   binding is a startup error.
 * A received queue message is hidden for 30 s (``--message-lease``), not 10 minutes, and renewed at
   half that while it runs, so the messages of a killed host are delivered again 30 s later.
+* A queue listener receives no more messages than there are idle worker threads (the real host
+  prefetches ``batchSize``), so a killed host only held the messages it was running.
 * Blob triggers poll the container (default every second) whatever their ``source``; with
   ``source=EventGrid`` Azure instead needs an Event Grid subscription. Retry counts of failing
   blobs are kept in memory, so they restart from zero after a restart.

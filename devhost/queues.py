@@ -4,11 +4,13 @@ What it reproduces (host.json ``extensions.queues``, see :class:`devhost.setting
 
 * Empty queue → exponential back-off from 100 ms up to ``maxPollingInterval``; any message
   resets to fast polling.
-* Up to ``batchSize`` messages are received at once and hidden for a lease (``message_lease``,
-  default :data:`DEFAULT_MESSAGE_LEASE`) that is renewed at half its length while the invocation
-  runs, as the real host renews its 10-minute lease. A host killed mid-invocation leaves its
-  messages hidden until their lease runs out; then they are delivered again. A new batch is fetched once in-flight work drops to ``newBatchThreshold``, so at
-  most ``batchSize + newBatchThreshold`` messages per queue are in flight.
+* Up to ``batchSize`` messages are received at once, but never more than there are idle worker
+  threads (the real host prefetches a full batch; :meth:`QueueListener._run` says why we do not). A new
+  batch is fetched once in-flight work drops to ``newBatchThreshold``.
+* A received message is hidden for a lease (``message_lease``, default :data:`DEFAULT_MESSAGE_LEASE`)
+  renewed at half its length while the invocation runs, as the real host renews its 10-minute lease.
+  A host killed mid-invocation leaves its messages hidden until the lease runs out; then they are
+  delivered again.
 * Bodies are base64-decoded (``messageEncoding: base64``). A body that is not base64 fails the
   attempt without invoking the function, exactly like an exception would.
 * Success deletes the message. Failure makes it visible again after ``visibilityTimeout``; the
@@ -102,7 +104,13 @@ class QueueListener:
     def _run(self) -> None:
         delay = MIN_POLLING_INTERVAL
         while self._wait_for_capacity():
-            messages = self._receive_batch()
+            # Receive only what can start now: a message received but waiting for a thread counts a
+            # delivery each time a host is killed, and five kills would poison it without it ever running.
+            wanted = min(self._options.batch_size, self._pool.idle_threads())
+            if wanted == 0:
+                self._stopping.wait(MIN_POLLING_INTERVAL)
+                continue
+            messages = self._receive_batch(wanted)
             if not messages:
                 self._stopping.wait(delay)
                 delay = min(delay * 2, self._options.max_polling_interval)
@@ -119,8 +127,7 @@ class QueueListener:
             )
         return not self._stopping.is_set()
 
-    def _receive_batch(self) -> list[QueueMessage]:
-        size = self._options.batch_size
+    def _receive_batch(self, size: int) -> list[QueueMessage]:
         try:
             return list(
                 self._queue.receive_messages(
