@@ -11,11 +11,12 @@ IMAGES ?=
 SQL ?=
 export SQL
 
-.PHONY: help deps system-deps run test lint query db-upgrade schema clean
+.PHONY: help deps system-deps run test test-faults lint query db-upgrade schema clean
 
 help:
 	@echo "make run [IMAGES=dir]   run the pipeline locally on a folder (default: the sample set)"
-	@echo "make test               the whole test suite (starts its own Azurite)"
+	@echo "make test               the whole test suite (starts its own Azurite); the fault suite in reduced form"
+	@echo "make test-faults        the fault suite at full size (50 images, 12 host kills...), printing its figures"
 	@echo "make query SQL=\"...\"    one SQL statement against the configured database, as CSV"
 	@echo "make db-upgrade         apply missing SQL migrations"
 	@echo "make lint               ruff"
@@ -73,6 +74,9 @@ test: deps
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
+
+test-faults: deps
+	IMAGINEM_FAULTS=full $(PY) -m pytest -s tests/faults tests/test_hostile_inputs.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
