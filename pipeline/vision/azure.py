@@ -10,6 +10,7 @@ working-copy pixels; they are only clipped to the image.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import threading
 from typing import Any
@@ -35,6 +36,7 @@ from pipeline.vision.base import (
     VisionImage,
     VisionProvider,
 )
+from pipeline.vision.ratelimit import limiter_for
 from pipeline.vision.retry import AzureRequestRejected, RetryPolicy
 
 VISUAL_FEATURES = ["Tags", "Description", "Categories", "Objects", "Adult", "Color", "ImageType"]
@@ -92,6 +94,14 @@ def _client(kind: str, endpoint: str, key: str):
             client.config.connection.timeout = REQUEST_TIMEOUT
             _clients[cache_key] = client
         return client
+
+
+def paced(policy: RetryPolicy, endpoint: str, rate: float | None) -> RetryPolicy:
+    """The policy with the process's pacer for this endpoint, unless the caller already gave it one."""
+    if policy.pacer is not None:
+        return policy
+    pacer = limiter_for(_endpoint(endpoint), rate)
+    return policy if pacer is None else dataclasses.replace(policy, pacer=pacer)
 
 
 def _image_size(image: VisionImage) -> tuple[int, int] | None:
@@ -283,7 +293,9 @@ class AzureVision(VisionProvider):
 
     def __init__(self, settings: AzureVisionSettings, retry_policy: RetryPolicy | None = None) -> None:
         self.settings = settings
-        self.retry = retry_policy or retry.DEFAULT_POLICY
+        policy = retry_policy or retry.DEFAULT_POLICY
+        self.retry = paced(policy, settings.vision_endpoint, settings.vision_rate_limit)
+        self.face_retry = paced(policy, settings.face_endpoint, settings.face_rate_limit)
 
     @property
     def _vision(self):
@@ -294,7 +306,7 @@ class AzureVision(VisionProvider):
         return face_client(self.settings.face_endpoint, self.settings.face_key)
 
     def face_list(self) -> AzureFaceList:
-        return AzureFaceList(self.settings, self.retry)
+        return AzureFaceList(self.settings, self.face_retry)
 
     def analyze(self, image: VisionImage) -> Analysis:
         client = self._vision
@@ -337,7 +349,7 @@ class AzureVision(VisionProvider):
 
     def detect_faces(self, image: VisionImage) -> list[DetectedFace]:
         client = self._face
-        detected = self.retry.call(
+        detected = self.face_retry.call(
             "detect",
             lambda: client.face.detect_with_stream(
                 io.BytesIO(image.data),
@@ -360,7 +372,9 @@ class AzureFaceList:
         list_id: str | None = None,
     ) -> None:
         self.settings = settings
-        self.retry = retry_policy or retry.DEFAULT_POLICY
+        self.retry = paced(
+            retry_policy or retry.DEFAULT_POLICY, settings.face_endpoint, settings.face_rate_limit
+        )
         self.list_id = list_id or settings.face_list_id
 
     @property
