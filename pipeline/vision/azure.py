@@ -39,6 +39,7 @@ from pipeline.vision.base import (
     VisionImage,
     VisionProvider,
 )
+from pipeline.vision.grid import DetectBatcher
 from pipeline.vision.ratelimit import limiter_for
 from pipeline.vision.retry import AzureRequestRejected, RetryPolicy
 
@@ -353,6 +354,9 @@ class AzureVision(VisionProvider):
         self.retry = paced(policy, settings.vision_endpoint, settings.vision_rate_limit)
         self.face_retry = paced(policy, settings.face_endpoint, settings.face_rate_limit)
         self.read_pacing = ReadPacing()
+        self._batcher = (
+            DetectBatcher(self._detect, settings.face_detect_grid) if settings.face_detect_grid > 1 else None
+        )
 
     @property
     def _vision(self):
@@ -406,6 +410,12 @@ class AzureVision(VisionProvider):
             clock.sleep(READ_POLL_INTERVAL)
 
     def detect_faces(self, image: VisionImage) -> list[DetectedFace]:
+        if self._batcher is not None:
+            return self._batcher.detect(image)
+        return self._detect(image)
+
+    def _detect(self, image: VisionImage) -> list[DetectedFace]:
+        """One detect request for one image (a working copy or a grid of them)."""
         client = self._face
         detected = self.face_retry.call(
             "detect",
