@@ -56,6 +56,9 @@ READ_FIRST_POLL = 1.0
 READ_FIRST_POLL_BOUNDS = (0.1, 10.0)
 READ_POLL_INTERVAL = 1.0
 READ_MAX_WAIT = 60.0
+# A read still running at the first poll is probably queued behind others (a busy account): wait twice as
+# long before each later poll, up to this, rather than spend the account's requests on a poll per second.
+READ_MAX_POLL_INTERVAL = 8.0
 # The first poll waits this share longer than the slowest of the last READ_HISTORY operations, plus a fixed
 # allowance for the request's own transit, so that it usually finds the result ready: one poll per image.
 READ_FIRST_POLL_MARGIN = 1.2
@@ -392,6 +395,7 @@ class AzureVision(VisionProvider):
         clock = self.retry.clock
         started = clock.monotonic()
         clock.sleep(self.read_pacing.first_poll())
+        interval = READ_POLL_INTERVAL
         while True:
             result = self.retry.call("read result", client.get_read_result, operation_id)
             status = (_enum_text(result.status) or "").lower()
@@ -407,7 +411,8 @@ class AzureVision(VisionProvider):
                     f"Azure Computer Vision read: operation {operation_id} still {status or 'pending'} "
                     f"after {READ_MAX_WAIT:.0f} s"
                 )
-            clock.sleep(READ_POLL_INTERVAL)
+            clock.sleep(interval)
+            interval = min(READ_MAX_POLL_INTERVAL, interval * 2)
 
     def detect_faces(self, image: VisionImage) -> list[DetectedFace]:
         if self._batcher is not None:
