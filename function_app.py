@@ -12,7 +12,7 @@ import azure.functions as func
 from pipeline import api
 from pipeline.forget import forget_request
 from pipeline.helper import StepHandler, start_job
-from pipeline.replay import replay_request
+from pipeline.replay import record_poisoned_jobs, replay_request
 from pipeline.reprocess import reprocess_request
 from pipeline.routing import queue_name
 from pipeline.runtime import LazyRuntime, configured_pipeline
@@ -100,6 +100,12 @@ def replay_poison_messages(req: func.HttpRequest) -> func.HttpResponse:
 def train_face_index(timer: func.TimerRequest) -> None:
     # A LargeFaceList searches what it held at its last training; the open-model index needs no training.
     runtime().face_index(Facematch.name).train_if_pending()
+
+
+@app.function_name("record_poisoned_jobs")
+@app.timer_trigger(arg_name="timer", schedule="30 */1 * * * *")
+def record_poisoned(timer: func.TimerRequest) -> None:
+    record_poisoned_jobs(runtime())
 
 
 def _register(step: Step) -> None:

@@ -7,6 +7,8 @@ message cannot direct a request anywhere else.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import logging
 import threading
@@ -173,5 +175,36 @@ class Storage:
             pass  # no such queue yet: nothing ever failed there
         return moved
 
+    def read_messages(
+        self, queue: str, hide_seconds: int, limit: int = 10_000
+    ) -> list[tuple[str, int, bytes]]:
+        """(id, dequeue count, decoded body) of every visible message, left in place but hidden a while.
+
+        Messages are received (a peek shows only the first 32) and hidden for ``hide_seconds`` so one pass
+        sees each once; they become visible again by themselves.
+        """
+        client = self._queue(queue)
+        found: list[tuple[str, int, bytes]] = []
+        try:
+            while len(found) < limit:
+                batch = list(
+                    client.receive_messages(
+                        messages_per_page=32, max_messages=32, visibility_timeout=hide_seconds
+                    )
+                )
+                if not batch:
+                    break
+                found += [(m.id, m.dequeue_count or 0, _base64_or_empty(m.content)) for m in batch]
+        except ResourceNotFoundError:
+            pass
+        return found
+
     def queue_length(self, queue: str) -> int:
         return self._queue(queue).get_queue_properties().approximate_message_count
+
+
+def _base64_or_empty(text: str | None) -> bytes:
+    try:
+        return base64.b64decode("".join((text or "").split()), validate=True)
+    except binascii.Error:
+        return b""  # not a message the host could have delivered: nothing to decode
