@@ -213,14 +213,19 @@ class AzureFaceIndex(FaceIndex):
         if face.detection_id is None:
             return []
         best: dict[str, float] = {}
-        for persisted_id, confidence in self._list.find_similar(face.detection_id, MAX_MATCHES):
+        trained_at = self._last_training()
+        # Until a training has succeeded the list has nothing to search (the service would answer
+        # LargeFaceListNotTrained): every face is among the pending ones below, so skip the request.
+        trained = self._list.find_similar(face.detection_id, MAX_MATCHES) if trained_at is not None else []
+        for persisted_id, confidence in trained:
             _, rows = self._db.query(
                 "SELECT face_id FROM face_index WHERE persisted_face_id = ?", [persisted_id.lower()]
             )
             if rows:
                 face_id = str(rows[0][0]).lower()
                 best[face_id] = max(best.get(face_id, 0.0), confidence)
-        pending = self._pending(self._last_training(), face.image_id)
+        # No pending face, no request: find_similar_among asks nothing for an empty candidate list.
+        pending = self._pending(trained_at, face.image_id)
         for detection_id, confidence in self._find_among_pending(face.detection_id, pending):
             face_id = pending.get(detection_id.lower())
             if face_id:
