@@ -5,7 +5,9 @@ runs the step, records the attempt in SQL, appends the result and forwards the j
 queue (with a claim check when the message would outgrow the queue limit). It decides the fate of
 every failure:
 
-* an invalid message is recorded with its reason and set aside in the poison queue, never retried;
+* an invalid message is recorded with its reason and set aside in the poison queue, never retried
+  (also one whose image reference or earlier results were altered: they must match the job's own ids
+  and the contracts of the steps that produced them);
 * :class:`InputRejected` (or a step breaking its own output contract) fails the job for good;
 * anything else is transient: the host retries it, and the last attempt also marks the job failed.
 """
@@ -21,7 +23,7 @@ import azure.functions as func
 from pydantic import ValidationError
 
 from pipeline.artifacts import Artifacts, working_copy_ref
-from pipeline.contract import BlobRef, JobMessage, StepResult, decode_message, utc_now
+from pipeline.contract import BlobRef, JobMessage, StepResult, decode_message, utc_now, validation_problems
 from pipeline.errors import ConfigurationError, InputRejected, InvalidMessage, MessageTooLarge
 from pipeline.imaging import MAX_UPLOAD_BYTES, open_image
 from pipeline.routing import poison_queue_name, queue_name, validate_pipeline
@@ -97,6 +99,21 @@ class StepHandler:
             validate_pipeline(job.pipeline, runtime.registry)
         except ConfigurationError as exc:
             raise InvalidMessage(f"message carries an invalid pipeline: {exc}") from exc
+        if job.image_id != image_id_for(job.image):
+            # Ids are derived from the blob name: a mismatch means the image reference was altered, and
+            # following it would process another blob (someone else's photo) under this image's id.
+            raise InvalidMessage(
+                f"image_id {job.image_id} is not the id of {job.image}; the image reference was altered"
+            )
+        for name, result in job.results.items():
+            if result.output is None:
+                continue  # a claim check: loaded (and validated by the step) when used
+            try:
+                runtime.registry[name].produces.model_validate(result.output)
+            except ValidationError as exc:
+                raise InvalidMessage(
+                    f"the result of step {name!r} breaks that step's output contract: {validation_problems(exc)}"
+                ) from exc
         return job
 
     def _set_aside(self, runtime: Runtime, message_id: str | None, body: bytes, reason: str) -> None:

@@ -76,11 +76,10 @@ class Storage:
     # -- blobs ---------------------------------------------------------------------------------------
 
     def _blob(self, ref: BlobRef):
-        # BlobRef validation already limits containers; checking again keeps this the one choke point even
-        # for refs built with model_construct.
-        if ref.container not in PIPELINE_CONTAINERS:
-            raise ValueError(f"container {ref.container!r} is not one of the pipeline's containers")
-        return self._blobs.get_blob_client(ref.container, ref.name)
+        # BlobRef validation already limits containers and names; validating again keeps this the one choke
+        # point even for refs built with model_construct (a ValidationError is a ValueError).
+        checked = BlobRef(container=ref.container, name=ref.name)
+        return self._blobs.get_blob_client(checked.container, checked.name)
 
     def read(self, ref: BlobRef, max_bytes: int | None = None) -> bytes:
         """The blob's content; refuses one larger than ``max_bytes`` before downloading more than a chunk."""
