@@ -10,6 +10,8 @@ every failure:
   and the contracts of the steps that produced them);
 * :class:`InputRejected` (or a step breaking its own output contract) fails the job for good;
 * anything else is transient: the host retries it, and the last attempt also marks the job failed.
+
+After the terminal step it applies ``ORIGINAL_RETENTION`` to the uploaded original.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pipeline.errors import ConfigurationError, InputRejected, InvalidMessage, M
 from pipeline.imaging import MAX_UPLOAD_BYTES, open_image
 from pipeline.routing import poison_queue_name, queue_name, validate_pipeline
 from pipeline.runtime import JobLog, Runtime, job_log
+from pipeline.settings import DELETE_ORIGINAL_AFTER_COMPLETE, ORIGINAL_RETENTION
 from pipeline.step import ImageSource, Step, StepContext
 from pipeline.vision import provider
 from pipeline.vision.base import VisionImage
@@ -130,6 +133,8 @@ class StepHandler:
             result = StepResult(step=self.step.name, attempt=attempt, finished_at=utc_now(), output=output)
             # validate_pipeline guarantees only the terminal step is last, so any other has a next step.
             forward = None if self.step.terminal else runtime.claims.encode(job.advanced(result))
+            if self.step.terminal:
+                self._apply_retention(runtime, job, jlog)
         except (InputRejected, MessageTooLarge) as exc:
             jlog.warning("step %s failed for good: %s", self.step.name, exc)
             runtime.records.record_step_run(job, self.step.name, attempt, "failed", started, str(exc))
@@ -145,6 +150,22 @@ class StepHandler:
                       queue_name(job.next_step))  # fmt: skip
         else:
             jlog.info("step %s ok in %.2f s, job finished", self.step.name, time.perf_counter() - clock)
+
+    @staticmethod
+    def _apply_retention(runtime: Runtime, job: JobMessage, jlog: JobLog) -> None:
+        """Delete the original of a finished job when so configured — only the very upload this job read."""
+        if runtime.settings.original_retention != DELETE_ORIGINAL_AFTER_COMPLETE:
+            return
+        info = runtime.storage.info(job.image)
+        if info is None:
+            return  # already deleted (an earlier attempt, or the image was erased)
+        if job_id_for(job.image, info.etag) != job.job_id:
+            jlog.info("original %s was replaced by a newer upload; its job decides about it", job.image)
+            return
+        if runtime.storage.delete(job.image, etag=info.etag):
+            jlog.info(
+                "deleted original %s (%s=%s)", job.image, ORIGINAL_RETENTION, DELETE_ORIGINAL_AFTER_COMPLETE
+            )
 
     def _call_step(self, runtime: Runtime, job: JobMessage, jlog: JobLog) -> dict:
         context = StepContext(
@@ -187,6 +208,11 @@ def image_id_for(image: BlobRef) -> uuid.UUID:
     return uuid.uuid5(IMAGE_NAMESPACE, str(image))
 
 
+def job_id_for(image: BlobRef, etag: str) -> uuid.UUID:
+    """One upload's job: the same blob version always starts the same job."""
+    return uuid.uuid5(IMAGE_NAMESPACE, f"{image}@{etag}")
+
+
 def batch_of(blob_name: str) -> str:
     """A blob's batch is its first folder; blobs at the container root form the batch 'default'."""
     folder, separator, _ = blob_name.partition("/")
@@ -197,8 +223,12 @@ def start_job(runtime: Runtime, blob_path: str) -> JobMessage | None:
     """Start the job for an uploaded blob (``images/<name>``); repeated triggers start the same job."""
     container, _, name = blob_path.partition("/")
     image = BlobRef(container=container, name=name)
-    etag = runtime.storage.info(image).etag
-    job_id = uuid.uuid5(IMAGE_NAMESPACE, f"{image}@{etag}")
+    info = runtime.storage.info(image)
+    if info is None:
+        # A late trigger for a blob deleted since (erased, or removed by ORIGINAL_RETENTION): nothing to do.
+        log.info("blob %s no longer exists; no job started", image)
+        return None
+    job_id = job_id_for(image, info.etag)
     job = JobMessage(
         job_id=job_id,
         image_id=image_id_for(image),

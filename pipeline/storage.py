@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import get_args
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 from azure.storage.queue import QueueClient, QueueServiceClient, TextBase64EncodePolicy
 
@@ -86,15 +87,21 @@ class Storage:
         try:
             download = self._blob(ref).download_blob()
         except ResourceNotFoundError as exc:
-            raise InputRejected(f"blob {ref} does not exist (deleted or erased while the job ran)") from exc
+            raise InputRejected(
+                f"blob {ref} does not exist (deleted, erased, or removed under ORIGINAL_RETENTION)"
+            ) from exc
         if max_bytes is not None and download.size > max_bytes:
             raise InputRejected(
                 f"file is {download.size / 2**20:.1f} MiB, above the {max_bytes // 2**20} MiB limit"
             )
         return download.readall()
 
-    def info(self, ref: BlobRef) -> BlobInfo:
-        properties = self._blob(ref).get_blob_properties()
+    def info(self, ref: BlobRef) -> BlobInfo | None:
+        """The blob's properties, or None when it does not exist."""
+        try:
+            properties = self._blob(ref).get_blob_properties()
+        except ResourceNotFoundError:
+            return None
         return BlobInfo(
             etag=properties.etag.strip('"'),
             size=properties.size,
@@ -109,9 +116,17 @@ class Storage:
     def exists(self, ref: BlobRef) -> bool:
         return self._blob(ref).exists()
 
-    def delete(self, ref: BlobRef) -> None:
-        with contextlib.suppress(ResourceNotFoundError):
-            self._blob(ref).delete_blob(delete_snapshots="include")
+    def delete(self, ref: BlobRef, etag: str | None = None) -> bool:
+        """Delete the blob (only if its ETag is still ``etag``, when given). False if it was gone or changed."""
+        # ETags travel quoted in HTTP (If-Match); BlobInfo keeps them bare.
+        condition = (
+            {} if etag is None else {"etag": f'"{etag}"', "match_condition": MatchConditions.IfNotModified}
+        )
+        try:
+            self._blob(ref).delete_blob(delete_snapshots="include", **condition)
+        except (ResourceNotFoundError, ResourceModifiedError):
+            return False
+        return True
 
     def list_names(self, container: str, prefix: str | None = None) -> list[str]:
         if container not in PIPELINE_CONTAINERS:

@@ -38,6 +38,9 @@ param appInsightsConnectionString string
 @description('PIPELINE_STEPS: comma-separated step list.')
 param pipelineSteps string
 
+@description('ORIGINAL_RETENTION: keep or delete-after-complete.')
+param originalRetention string
+
 @description('VISION_PROVIDER: azure, local, or azure with per-step overrides (azure,faces=local,facematch=local).')
 param visionProvider string
 
@@ -114,6 +117,10 @@ var pipelineAppSettings = [
   {
     name: 'FACE_LIST_ID'
     value: faceListId
+  }
+  {
+    name: 'ORIGINAL_RETENTION'
+    value: originalRetention
   }
 ]
 
