@@ -39,20 +39,23 @@ class ReprocessSummary:
         return {"queued": self.queued, "up_to_date": self.up_to_date}
 
 
+# One complete statement per combination of filters (by batch, by status): no SQL is assembled at run time.
+_SELECTIONS = {
+    (False, False): "SELECT image_id, job_id, batch_id, container, blob_name FROM images ORDER BY blob_name",
+    (True, False): "SELECT image_id, job_id, batch_id, container, blob_name FROM images WHERE batch_id = ? "
+    "ORDER BY blob_name",
+    (False, True): "SELECT image_id, job_id, batch_id, container, blob_name FROM images WHERE status = ? "
+    "ORDER BY blob_name",
+    (True, True): "SELECT image_id, job_id, batch_id, container, blob_name FROM images WHERE batch_id = ? "
+    "AND status = ? ORDER BY blob_name",
+}
+
+
 def _selected(runtime: Runtime, batch: str | None, status: str | None) -> list[tuple]:
-    sql = "SELECT image_id, job_id, batch_id, container, blob_name FROM images"
-    clauses, params = [], []
-    if batch is not None:
-        clauses.append("batch_id = ?")
-        params.append(batch)
-    if status is not None:
-        if status not in STATUSES:
-            raise ValueError(f"status must be one of {', '.join(STATUSES)}")
-        clauses.append("status = ?")
-        params.append(status)
-    if clauses:
-        sql += " WHERE " + " AND ".join(clauses)
-    return runtime.database.query(sql + " ORDER BY blob_name", params)[1]
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}")
+    params = [value for value in (batch, status) if value is not None]
+    return runtime.database.query(_SELECTIONS[(batch is not None, status is not None)], params)[1]
 
 
 def _plan(runtime: Runtime, done: dict[str, dict], force: bool, has_original: bool) -> tuple[list[str], int]:
