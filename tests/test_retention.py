@@ -36,6 +36,15 @@ def upload_gps_photo(harness: Harness, samples, name: str = "retention/gps.jpg")
     return ref
 
 
+def waiting_for_persist(harness: Harness, samples) -> BlobRef:
+    """The GPS photo's job, run up to its last step."""
+    ref = upload_gps_photo(harness, samples)
+    harness.ingest(ref)
+    harness.deliver("normalize")
+    harness.deliver("faces")
+    return ref
+
+
 def working_copy(harness: Harness) -> bytes:
     (name,) = harness.runtime.storage.list_names("working")
     return harness.runtime.storage.read(BlobRef(container="working", name=name))
@@ -57,10 +66,7 @@ def test_keep_is_the_default_and_keeps_the_original(runtime, azurite, samples):
 
 
 def test_delete_after_complete_leaves_only_the_bare_working_copy(deleting, samples):
-    ref = upload_gps_photo(deleting, samples)
-    deleting.ingest(ref)
-    deleting.deliver("normalize")
-    deleting.deliver("faces")
+    ref = waiting_for_persist(deleting, samples)
     assert deleting.runtime.storage.exists(ref)  # kept until the job is complete
     deleting.deliver("persist")
     row = deleting.image_row(ref)
@@ -82,10 +88,7 @@ def test_a_failed_image_keeps_its_original(deleting):
 
 
 def test_a_newer_upload_is_not_deleted_by_the_older_job(deleting, samples):
-    ref = upload_gps_photo(deleting, samples)
-    deleting.ingest(ref)
-    deleting.deliver("normalize")
-    deleting.deliver("faces")  # the older job waits for persist ...
+    ref = waiting_for_persist(deleting, samples)  # the older job waits for persist ...
     deleting.runtime.storage.write(ref, (samples / "coffee.png").read_bytes(), "image/png")
     deleting.ingest(ref)  # ... when the same name is uploaded again
     deleting.deliver("persist")
