@@ -73,6 +73,29 @@ class _JobImages:
         return self._image
 
 
+class _CheckedResults:
+    """Earlier steps' outputs with claim checks resolved, each held to the output model of its step.
+
+    Inline outputs were checked when the message was decoded; a claim-checked one is checked here, when a
+    step loads it: a claim blob that does not match its step's model fails the job for good.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def output(self, message: JobMessage, step: str) -> dict:
+        output = self._runtime.claims.output(message, step)
+        if message.results[step].output_ref is not None:
+            try:
+                self._runtime.registry[step].produces.model_validate(output)
+            except ValidationError as exc:
+                raise InputRejected(
+                    f"the result of step {step!r} in claim check {message.results[step].output_ref} breaks that "
+                    f"step's output contract: {validation_problems(exc)}"
+                ) from exc
+        return output
+
+
 class StepHandler:
     """Runs one step for each message of its queue. Registered once per step in ``function_app``."""
 
@@ -172,7 +195,7 @@ class StepHandler:
             job,
             jlog,
             image_loader=_JobImages(runtime, self.step.reads),
-            result_loader=runtime.claims,
+            result_loader=_CheckedResults(runtime),
             artifacts=Artifacts(runtime.storage, job),
             records=runtime.records,
             vision=lambda: provider(runtime.settings.vision.for_step(self.step.name)),

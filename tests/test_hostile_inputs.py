@@ -19,8 +19,9 @@ from azure.core.exceptions import HttpResponseError
 from azure.storage.queue import QueueServiceClient
 from PIL import Image
 
+from pipeline.artifacts import claim_ref
 from pipeline.cli import wait_for
-from pipeline.contract import FACES_CONTAINER, IMAGES_CONTAINER, BlobRef
+from pipeline.contract import FACES_CONTAINER, IMAGES_CONTAINER, BlobRef, decode_message
 from pipeline.db import Database
 from pipeline.helper import image_id_for
 from pipeline.imaging import WORKING_MAX_BYTES, WORKING_MAX_SIDE
@@ -221,9 +222,36 @@ def test_message_over_the_queue_limit_is_refused_by_the_queue_itself(run):
     run.harness.queues.get_queue_client(queue).clear_messages()
 
 
+TAMPERED_CLAIM_CHECKS = {
+    "claim check breaking its step's model": (b'{"width": "wide"}', "breaks that step's output contract"),
+    "claim check that is not JSON": (b"<html>not json</html>", "is not JSON"),
+}
+
+
+@pytest.mark.parametrize("kind", TAMPERED_CLAIM_CHECKS)
+def test_tampered_claim_check_fails_its_job_for_good(runtime, azurite, samples, kind):
+    content, reason = TAMPERED_CLAIM_CHECKS[kind]
+    harness = Harness(runtime, azurite.connection_string)
+    ref = harness.upload(samples / "coffee.png", "claims/coffee.png")
+    harness.ingest(ref)
+    harness.deliver("normalize")
+    (raw,) = harness.receive_raw(queue_name("faces"))
+    harness.queues.get_queue_client(queue_name("faces")).delete_message(raw.id, raw.pop_receipt)
+    job = decode_message(base64.b64decode(raw.content))
+    claim = claim_ref(job, "normalize")  # the message is valid: only the blob it points at was altered
+    runtime.storage.write(claim, content, "application/json")
+    checked = job.results["normalize"].model_copy(update={"output": None, "output_ref": claim})
+    harness.send_raw(
+        queue_name("faces"), job.model_copy(update={"results": {"normalize": checked}}).encode().encode()
+    )
+    harness.run_all()  # not retried: it would raise here
+    row = harness.image_row(ref)  # faces reads the working copy; persist is the first step to load the result
+    assert (row["status"], row["failed_step"]) == ("failed", "persist") and reason in row["error"]
+
+
 def test_the_catalogue_has_thirty_distinct_kinds():
     kinds = [case.kind for case in IMAGE_CASES] + [case.kind for case in MESSAGE_CASES]
-    kinds += ["not base64 (host level)", "message over the queue limit"]
+    kinds += ["not base64 (host level)", "message over the queue limit", *TAMPERED_CLAIM_CHECKS]
     assert len(kinds) == len(set(kinds)) >= 30
 
 
