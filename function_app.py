@@ -2,7 +2,7 @@
 
 Every step in ``steps/`` gets a queue trigger on ``step-<name>``, whether or not the current
 ``PIPELINE_STEPS`` lists it, so jobs started under an earlier step list still finish. The step list is
-validated here, at startup: a bad ``PIPELINE_STEPS`` stops the host with an error naming the step.
+validated here, at startup (with ``ORIGINAL_RETENTION``): a bad ``PIPELINE_STEPS`` stops the host with an error naming the step.
 """
 
 import json
@@ -16,12 +16,13 @@ from pipeline.replay import record_poisoned_jobs, replay_request
 from pipeline.reprocess import reprocess_request
 from pipeline.routing import queue_name
 from pipeline.runtime import LazyRuntime, configured_pipeline
-from pipeline.settings import STORAGE_CONNECTION, pipeline_steps_setting
+from pipeline.settings import STORAGE_CONNECTION, original_retention_setting, pipeline_steps_setting
 from pipeline.step import Step
 from steps import REGISTERED_STEPS, STEPS_BY_NAME
 from steps.facematch import Facematch
 
 configured_pipeline(pipeline_steps_setting(), STEPS_BY_NAME)
+original_retention_setting()
 runtime = LazyRuntime(STEPS_BY_NAME)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)

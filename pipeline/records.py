@@ -327,5 +327,5 @@ def _job_id_hint(text: str) -> str | None:
     try:
         value = json.loads(text).get("job_id")
         return str(uuid.UUID(str(value)))
-    except (ValueError, AttributeError, TypeError):
+    except (ValueError, AttributeError, TypeError, RecursionError):
         return None

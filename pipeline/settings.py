@@ -24,6 +24,7 @@ FACE_LIST_ID = "FACE_LIST_ID"
 VISION_RATE_LIMIT = "VISION_RATE_LIMIT"
 FACE_RATE_LIMIT = "FACE_RATE_LIMIT"
 FACE_DETECT_GRID = "FACE_DETECT_GRID"
+ORIGINAL_RETENTION = "ORIGINAL_RETENTION"
 
 PROVIDERS = ("local", "azure")
 DEFAULT_FACE_LIST_ID = "imaginem-faces"
@@ -32,6 +33,13 @@ DEFAULT_RATE_LIMIT = 10.0
 MAX_FACE_DETECT_GRID = 16
 
 DEFAULT_PIPELINE_STEPS = "normalize,analyze,ocr,faces,facematch,persist"
+
+# ORIGINAL_RETENTION: what happens to an uploaded original once its job is complete. ``keep`` (the default:
+# nothing is deleted unless someone chose so) or ``delete-after-complete`` (the working copy, without any
+# metadata, stands in for it). Failed images always keep their original, so they can be fixed and reprocessed.
+KEEP_ORIGINAL = "keep"
+DELETE_ORIGINAL_AFTER_COMPLETE = "delete-after-complete"
+RETENTION_POLICIES = (KEEP_ORIGINAL, DELETE_ORIGINAL_AFTER_COMPLETE)
 
 # Every app setting the pipeline's code reads. Deployment templates must set exactly these (plus the
 # platform's own); a test holds the two lists together. Identity-based storage is configured through
@@ -49,6 +57,7 @@ APP_SETTINGS: tuple[str, ...] = (
     VISION_RATE_LIMIT,
     FACE_RATE_LIMIT,
     FACE_DETECT_GRID,
+    ORIGINAL_RETENTION,
 )
 
 
@@ -56,6 +65,17 @@ def pipeline_steps_setting(environ: Mapping[str, str] | None = None) -> str:
     """PIPELINE_STEPS as configured, or the default; read alone at startup to validate the step list."""
     env = os.environ if environ is None else environ
     return env.get(PIPELINE_STEPS, "").strip() or DEFAULT_PIPELINE_STEPS
+
+
+def original_retention_setting(environ: Mapping[str, str] | None = None) -> str:
+    """ORIGINAL_RETENTION as configured (default ``keep``); an unknown value stops startup."""
+    env = os.environ if environ is None else environ
+    value = env.get(ORIGINAL_RETENTION, "").strip().lower() or KEEP_ORIGINAL
+    if value not in RETENTION_POLICIES:
+        raise ConfigurationError(
+            f"{ORIGINAL_RETENTION}: unknown policy {value!r}; use {' or '.join(RETENTION_POLICIES)}"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -162,6 +182,7 @@ class Settings:
     sql_connection_string: str
     storage: Mapping[str, str]  # AzureWebJobsStorage and its identity-based ``AzureWebJobsStorage__*`` keys
     vision: VisionChoice = VisionChoice(default="local", per_step={})
+    original_retention: str = KEEP_ORIGINAL
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -187,4 +208,5 @@ class Settings:
             sql_connection_string=sql,
             storage=storage,
             vision=VisionChoice.parse(env.get(VISION_PROVIDER, "")),
+            original_retention=original_retention_setting(env),
         )

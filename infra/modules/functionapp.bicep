@@ -38,6 +38,9 @@ param appInsightsConnectionString string
 @description('PIPELINE_STEPS: comma-separated step list.')
 param pipelineSteps string
 
+@description('ORIGINAL_RETENTION: keep or delete-after-complete.')
+param originalRetention string
+
 @description('VISION_PROVIDER: azure, local, or azure with per-step overrides (azure,faces=local,facematch=local).')
 param visionProvider string
 
@@ -129,6 +132,10 @@ var pipelineAppSettings = [
     // Images per Face detect call (small images share one grid image); 1 = one image per call.
     name: 'FACE_DETECT_GRID'
     value: '1'
+  }
+  {
+    name: 'ORIGINAL_RETENTION'
+    value: originalRetention
   }
 ]
 
