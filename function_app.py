@@ -2,7 +2,7 @@
 
 Every step in ``steps/`` gets a queue trigger on ``step-<name>``, whether or not the current
 ``PIPELINE_STEPS`` lists it, so jobs started under an earlier step list still finish. The step list is
-validated here, at startup: a bad ``PIPELINE_STEPS`` stops the host with an error naming the step.
+validated here, at startup (with ``ORIGINAL_RETENTION``): a bad ``PIPELINE_STEPS`` stops the host with an error naming the step.
 """
 
 import json
@@ -12,16 +12,17 @@ import azure.functions as func
 from pipeline import api
 from pipeline.forget import forget_request
 from pipeline.helper import StepHandler, start_job
-from pipeline.replay import replay_request
+from pipeline.replay import record_poisoned_jobs, replay_request
 from pipeline.reprocess import reprocess_request
 from pipeline.routing import queue_name
 from pipeline.runtime import LazyRuntime, configured_pipeline
-from pipeline.settings import STORAGE_CONNECTION, pipeline_steps_setting
+from pipeline.settings import STORAGE_CONNECTION, original_retention_setting, pipeline_steps_setting
 from pipeline.step import Step
 from steps import REGISTERED_STEPS, STEPS_BY_NAME
 from steps.facematch import Facematch
 
 configured_pipeline(pipeline_steps_setting(), STEPS_BY_NAME)
+original_retention_setting()
 runtime = LazyRuntime(STEPS_BY_NAME)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -100,6 +101,12 @@ def replay_poison_messages(req: func.HttpRequest) -> func.HttpResponse:
 def train_face_index(timer: func.TimerRequest) -> None:
     # A LargeFaceList searches what it held at its last training; the open-model index needs no training.
     runtime().face_index(Facematch.name).train_if_pending()
+
+
+@app.function_name("record_poisoned_jobs")
+@app.timer_trigger(arg_name="timer", schedule="30 */1 * * * *")
+def record_poisoned(timer: func.TimerRequest) -> None:
+    record_poisoned_jobs(runtime())
 
 
 def _register(step: Step) -> None:

@@ -14,8 +14,10 @@ Known differences from the real Azure host, accepted for local use:
 * Only connection strings work for ``connection`` settings, not identity-based connections.
 * Supported bindings: queue, blob, timer and HTTP *triggers* (plus the HTTP response); any other
   binding is a startup error.
-* Queue messages are hidden for 10 minutes while processing and that lease is not renewed, so an
-  invocation running longer than that can be delivered twice.
+* A received queue message is hidden for 30 s (``--message-lease``), not 10 minutes, and renewed at
+  half that while it runs, so the messages of a killed host are delivered again 30 s later.
+* A queue listener receives no more messages than there are idle worker threads (the real host
+  prefetches ``batchSize``), so a killed host only held the messages it was running.
 * Blob triggers poll the container (default every second) whatever their ``source``; with
   ``source=EventGrid`` Azure instead needs an Event Grid subscription. Retry counts of failing
   blobs are kept in memory, so they restart from zero after a restart.

@@ -20,6 +20,7 @@ from pathlib import Path
 from devhost.azurite import REPO_ROOT, Azurite, AzuriteError
 from devhost.host import HOST_STORAGE_SETTING, LocalHost
 from devhost.indexing import HostStartupError
+from devhost.queues import DEFAULT_MESSAGE_LEASE
 from devhost.settings import (
     SettingsError,
     export_settings,
@@ -41,6 +42,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--azurite-blob-port", type=int, help="fixed Azurite blob port (default: free port)")
     parser.add_argument(
         "--azurite-queue-port", type=int, help="fixed Azurite queue port (default: free port)"
+    )
+    parser.add_argument(
+        "--message-lease",
+        type=float,
+        default=DEFAULT_MESSAGE_LEASE,
+        metavar="SECONDS",
+        help="how long a received queue message stays hidden, renewed while it runs (Azure: 600); "
+        "after a crash its messages come back this much later",
     )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
@@ -75,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             azurite.start()
             _use_azurite(settings, azurite)
             print(f"Azurite: blob {azurite.blob_endpoint}, queue {azurite.queue_endpoint}", flush=True)
-        host = LocalHost(args.app, settings, host_json, http_port=args.port)
+        host = LocalHost(args.app, settings, host_json, http_port=args.port, message_lease=args.message_lease)
         drained = host.run_forever(on_ready=lambda: _announce(host, http_route_prefix(host_json)))
     except (SettingsError, HostStartupError, AzuriteError) as exc:
         print(f"devhost: {exc}", file=sys.stderr)

@@ -63,7 +63,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -100,7 +100,9 @@ VISUAL_FEATURES = {
 }
 FACE_TTL_MAX = 86400
 READ_RESULT_TTL = 48 * 3600
-DETECTION_CACHE = 64
+# Model answers kept per image content: the open models are deterministic, and a batch of copies (or a
+# retried request) should cost the server its model time once, so it can keep up with a 10 req/s client.
+RESULT_CACHE = 256
 ANALYSIS_MODEL_VERSION = "2021-05-01"
 READ_MODEL_VERSION = "2022-04-30"
 # A persisted face's targetFace must overlap a detected face at least this much (intersection over union).
@@ -339,6 +341,7 @@ class _DetectedId:
 
 
 Handler = Callable[[Request], Response]
+T = TypeVar("T")
 
 
 class AzureVisionApi:
@@ -350,8 +353,8 @@ class AzureVisionApi:
         self.lists = FaceListStore(data_dir / "largefacelists.sqlite3")
         self._face_ids: dict[str, _DetectedId] = {}
         self._face_lock = threading.Lock()
-        self._detections: collections.OrderedDict[str, list[DetectedFace]] = collections.OrderedDict()
-        self._detection_lock = threading.Lock()
+        self._results: collections.OrderedDict[tuple[str, str], Any] = collections.OrderedDict()
+        self._results_lock = threading.Lock()
         self._reads: dict[str, dict[str, Any]] = {}
         self._read_lock = threading.Lock()
         self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="azure-vision-server")
@@ -432,21 +435,28 @@ class AzureVisionApi:
             request.body, ApiError(400, "InvalidImage", "Decoding error, image format unsupported.")
         )
 
+    def _memo(self, model: str, image: VisionImage, compute: Callable[[], T]) -> T:
+        """``compute()`` (a model's answer for ``image``), cached by image content."""
+        key = (model, hashlib.sha256(image.data).hexdigest())
+        with self._results_lock:
+            if key in self._results:
+                self._results.move_to_end(key)
+                return self._results[key]
+        answer = compute()
+        with self._results_lock:
+            self._results[key] = answer
+            while len(self._results) > RESULT_CACHE:
+                self._results.popitem(last=False)
+        return answer
+
     def _faces(self, image: VisionImage) -> list[DetectedFace]:
-        """The local detector's faces, cached by image content (an added face is usually a detected one)."""
-        digest = hashlib.sha256(image.data).hexdigest()
-        with self._detection_lock:
-            cached = self._detections.get(digest)
-            if cached is not None:
-                self._detections.move_to_end(digest)
-                return cached
-        faces = self.vision.detect_faces(image)
-        faces.sort(key=lambda f: f.rectangle.width * f.rectangle.height, reverse=True)
-        with self._detection_lock:
-            self._detections[digest] = faces
-            while len(self._detections) > DETECTION_CACHE:
-                self._detections.popitem(last=False)
-        return faces
+        """The local detector's faces, largest first (an added face is usually a detected one: cached)."""
+
+        def detect() -> list[DetectedFace]:
+            faces = self.vision.detect_faces(image)
+            return sorted(faces, key=lambda f: f.rectangle.width * f.rectangle.height, reverse=True)
+
+        return self._memo("detect", image, detect)
 
     # --- Computer Vision ---
 
@@ -458,7 +468,7 @@ class AzureVisionApi:
                 raise _vision_error(400, "NotSupportedVisualFeature", "Specified feature type is not valid")
             features.append(VISUAL_FEATURES[name.lower()])
         image = self._vision_image(request, 4 * 1024 * 1024)
-        analysis = self.vision.analyze(image)
+        analysis = self._memo("analyze", image, lambda: self.vision.analyze(image))
         width, height = image.pixels.size
         body: dict[str, Any] = {}
         # Features without an open model are answered empty: present, never invented.
@@ -574,7 +584,7 @@ class AzureVisionApi:
     def _run_read(self, operation_id: str, image: VisionImage) -> None:
         self._update_read(operation_id, status="running")
         try:
-            reading = self.vision.read_text(image)
+            reading = self._memo("read", image, lambda: self.vision.read_text(image))
         except Exception:
             logger.exception("read %s failed", operation_id)
             self._update_read(operation_id, status="failed")

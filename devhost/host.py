@@ -37,7 +37,7 @@ from devhost.blobs import BlobListener
 from devhost.httpserver import HttpServer
 from devhost.indexing import FunctionSpec, HostStartupError, index_functions, storage_connection_string
 from devhost.pool import InvocationPool, pool_size
-from devhost.queues import QueueListener
+from devhost.queues import DEFAULT_MESSAGE_LEASE, QueueListener
 from devhost.settings import QueueOptions, enabled_function_names, export_settings, http_route_prefix
 from devhost.timers import TimerScheduler, timer_timezone
 
@@ -88,6 +88,7 @@ class LocalHost:
         blob_poll_interval: seconds between container scans for blob triggers.
         host_id: scopes blob receipts; default :func:`default_host_id`.
         drain_timeout: how long :meth:`stop` waits for in-flight invocations.
+        message_lease: seconds a received queue message stays hidden, renewed while it is processed.
     """
 
     def __init__(
@@ -101,7 +102,9 @@ class LocalHost:
         blob_poll_interval: float = 1.0,
         host_id: str | None = None,
         drain_timeout: float = 30.0,
+        message_lease: float = DEFAULT_MESSAGE_LEASE,
     ) -> None:
+        self._message_lease = message_lease
         self.settings: dict[str, str] = dict(os.environ if settings is None else settings)
         if isinstance(app, str):
             export_settings(self.settings)
@@ -227,7 +230,7 @@ class LocalHost:
         for spec in self.functions:
             if spec.trigger_type == "queueTrigger":
                 _, queues = self._storage(storage_connection_string(spec, self.settings))
-                components.append(QueueListener(spec, queues, queue_options, pool))
+                components.append(QueueListener(spec, queues, queue_options, pool, self._message_lease))
             elif spec.trigger_type == "blobTrigger":
                 blobs, _ = self._storage(storage_connection_string(spec, self.settings))
                 host_blobs, host_queues = self._storage(self._host_storage(spec))

@@ -61,6 +61,11 @@ class InvocationPool:
             self._pending -= 1
             self._changed.notify_all()
 
+    def idle_threads(self) -> int:
+        """Threads that would start a task submitted now (0 when work is already waiting)."""
+        with self._changed:
+            return max(0, self.size - self._pending)
+
     def drain(self, timeout: float) -> bool:
         """Wait until no submitted work is left; ``False`` if ``timeout`` seconds passed first."""
         with self._changed:

@@ -4,9 +4,13 @@ What it reproduces (host.json ``extensions.queues``, see :class:`devhost.setting
 
 * Empty queue → exponential back-off from 100 ms up to ``maxPollingInterval``; any message
   resets to fast polling.
-* Up to ``batchSize`` messages are received at once and hidden for 10 minutes while they are
-  processed; a new batch is fetched once in-flight work drops to ``newBatchThreshold``, so at
-  most ``batchSize + newBatchThreshold`` messages per queue are in flight.
+* Up to ``batchSize`` messages are received at once, but never more than there are idle worker
+  threads (the real host prefetches a full batch; :meth:`QueueListener._run` says why we do not). A new
+  batch is fetched once in-flight work drops to ``newBatchThreshold``.
+* A received message is hidden for a lease (``message_lease``, default :data:`DEFAULT_MESSAGE_LEASE`)
+  renewed at half its length while the invocation runs, as the real host renews its 10-minute lease.
+  A host killed mid-invocation leaves its messages hidden until the lease runs out; then they are
+  delivered again.
 * Bodies are base64-decoded (``messageEncoding: base64``). A body that is not base64 fails the
   attempt without invoking the function, exactly like an exception would.
 * Success deletes the message. Failure makes it visible again after ``visibilityTimeout``; the
@@ -38,8 +42,10 @@ from devhost.settings import QueueOptions
 logger = logging.getLogger("devhost")
 
 MIN_POLLING_INTERVAL = 0.1
-# The real host hides messages for 10 minutes while processing them (and renews; we do not).
-PROCESSING_VISIBILITY_TIMEOUT = 600
+# The real host hides a message for 10 minutes and renews that lease while the function runs. Locally a
+# short lease (renewed the same way) lets the messages of a killed host come back in seconds, not minutes.
+DEFAULT_MESSAGE_LEASE = 30.0
+MIN_MESSAGE_LEASE = 2.0
 _QUEUE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 
 
@@ -53,8 +59,18 @@ class QueueListener:
     """Polls one queue on its own thread and runs its function on the shared pool."""
 
     def __init__(
-        self, spec: FunctionSpec, service: QueueServiceClient, options: QueueOptions, pool: InvocationPool
+        self,
+        spec: FunctionSpec,
+        service: QueueServiceClient,
+        options: QueueOptions,
+        pool: InvocationPool,
+        message_lease: float = DEFAULT_MESSAGE_LEASE,
     ) -> None:
+        if message_lease < MIN_MESSAGE_LEASE:
+            raise HostStartupError(
+                f"message lease must be at least {MIN_MESSAGE_LEASE} s, got {message_lease}"
+            )
+        self._lease = message_lease
         self.spec = spec
         self.queue_name: str = spec.binding.get("queueName") or ""
         if not _QUEUE_NAME.fullmatch(self.queue_name) or "--" in self.queue_name:
@@ -88,7 +104,13 @@ class QueueListener:
     def _run(self) -> None:
         delay = MIN_POLLING_INTERVAL
         while self._wait_for_capacity():
-            messages = self._receive_batch()
+            # Receive only what can start now: a message received but waiting for a thread counts a
+            # delivery each time a host is killed, and five kills would poison it without it ever running.
+            wanted = min(self._options.batch_size, self._pool.idle_threads())
+            if wanted == 0:
+                self._stopping.wait(MIN_POLLING_INTERVAL)
+                continue
+            messages = self._receive_batch(wanted)
             if not messages:
                 self._stopping.wait(delay)
                 delay = min(delay * 2, self._options.max_polling_interval)
@@ -105,14 +127,13 @@ class QueueListener:
             )
         return not self._stopping.is_set()
 
-    def _receive_batch(self) -> list[QueueMessage]:
-        size = self._options.batch_size
+    def _receive_batch(self, size: int) -> list[QueueMessage]:
         try:
             return list(
                 self._queue.receive_messages(
                     messages_per_page=size,
                     max_messages=size,
-                    visibility_timeout=PROCESSING_VISIBILITY_TIMEOUT,
+                    visibility_timeout=math.ceil(self._lease),
                 )
             )
         except AzureError as exc:
@@ -164,7 +185,8 @@ class QueueListener:
             pop_receipt=message.pop_receipt,
         )
         try:
-            self.spec.invoke(trigger, reason=f"New queue message detected on '{self.queue_name}'.")
+            with _LeaseRenewal(self._queue, message, self._lease):
+                self.spec.invoke(trigger, reason=f"New queue message detected on '{self.queue_name}'.")
         except Exception:
             logger.exception(
                 "Function '%s' failed for message %s on queue '%s' (dequeue count %s)",
@@ -219,3 +241,43 @@ class QueueListener:
             logger.warning(
                 "Function '%s': queue '%s' operation failed: %s", self.spec.name, self.queue_name, exc
             )
+
+
+class _LeaseRenewal:
+    """Keeps a message hidden while its invocation runs, renewing the lease at half its length.
+
+    Renewing changes the pop receipt, so ``message.pop_receipt`` is updated in place: the delete or
+    update that ends the attempt must use the latest receipt.
+    """
+
+    def __init__(self, queue: QueueClient, message: QueueMessage, lease: float) -> None:
+        self._queue = queue
+        self._message = message
+        self._lease = lease
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"devhost-lease-{message.id}", daemon=True)
+
+    def __enter__(self) -> _LeaseRenewal:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._lock:  # no renewal may race the caller's delete with a stale receipt
+            self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._done.wait(self._lease / 2):
+            with self._lock:
+                if self._done.is_set():
+                    return
+                try:
+                    renewed = self._queue.update_message(
+                        self._message.id, self._message.pop_receipt, visibility_timeout=math.ceil(self._lease)
+                    )
+                except AzureError as exc:
+                    # The message may be delivered again after the lease: at-least-once, never lost.
+                    logger.warning("Could not renew the lease of message %s: %s", self._message.id, exc)
+                    continue
+                self._message.pop_receipt = renewed.pop_receipt

@@ -30,6 +30,13 @@ param hostingPlan string = 'FlexConsumption'
 @description('PIPELINE_STEPS: comma-separated step list ending with persist (registered steps: normalize, analyze, ocr, faces, facematch, persist).')
 param pipelineSteps string = 'normalize,analyze,ocr,faces,facematch,persist'
 
+@description('ORIGINAL_RETENTION: keep (default: an original is deleted only when someone chose so) or delete-after-complete (the original upload is deleted once its job is complete; the metadata-free working copy stays, failed images keep their original).')
+@allowed([
+  'keep'
+  'delete-after-complete'
+])
+param originalRetention string = 'keep'
+
 @description('VISION_PROVIDER: azure (Computer Vision and Face), local (the open models, deployed from requirements-models.txt), or azure with per-step overrides such as azure,faces=local,facematch=local (face detection and matching on the open models while the Face API limited-access approval is pending).')
 param visionProvider string = 'azure'
 
@@ -187,6 +194,7 @@ module functionApp 'modules/functionapp.bicep' = {
     deploymentContainer: deploymentContainer
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     pipelineSteps: pipelineSteps
+    originalRetention: originalRetention
     visionProvider: visionProvider
     visionEndpoint: cognitive.outputs.visionEndpoint
     faceEndpoint: cognitive.outputs.faceEndpoint

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from pipeline.artifacts import claim_ref
 from pipeline.contract import BlobRef, JobMessage
-from pipeline.errors import MessageTooLarge
+from pipeline.errors import InputRejected, MessageTooLarge
 
 QUEUE_MESSAGE_LIMIT = 64 * 1024
 
@@ -66,4 +66,9 @@ class ClaimCheck:
         if result.output is not None:
             return result.output
         assert result.output_ref is not None  # guaranteed by the StepResult validator
-        return json.loads(self._store.read(result.output_ref))
+        try:
+            return json.loads(self._store.read(result.output_ref))
+        except ValueError as exc:
+            raise InputRejected(
+                f"claim check {result.output_ref} of step {step!r} is not JSON: {exc}"
+            ) from exc

@@ -179,6 +179,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "status", help="a batch's progress: images per status, attempts per step"
     )
     status_parser.add_argument("batch")
+    replay_parser = commands.add_parser(
+        "replay-poison", help="move poison messages back to their step queues once the cause is fixed"
+    )
+    replay_parser.add_argument("--step", help="only this step's poison queue (default: every step)")
+    forget_parser = commands.add_parser(
+        "forget", help="erase an image or a batch everywhere: blobs, match index, SQL rows"
+    )
+    erase = forget_parser.add_mutually_exclusive_group(required=True)
+    erase.add_argument("--image-id")
+    erase.add_argument("--batch")
     upload_parser = commands.add_parser("upload", help="upload a folder as a batch and wait for it")
     upload_parser.add_argument("folder", type=Path)
     upload_parser.add_argument("--batch", default=time.strftime("upload-%Y%m%d-%H%M%S"))

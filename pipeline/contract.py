@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import InvalidMessage
 
@@ -36,7 +36,23 @@ class BlobRef(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     container: PipelineContainer
-    name: str = Field(min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f\x7f]+$")
+    name: str = Field(
+        min_length=1,
+        max_length=1024,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="Blob name in the container; no '.' or '..' path segments ('/' or '\\' separated)",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _stays_in_its_container(cls, name: str) -> str:
+        # HTTP clients resolve dot segments before signing or sending ("images/../working/x" becomes
+        # "working/x"), and the service treats "\\" as "/": such a name would read another container.
+        if any(segment in (".", "..") for segment in name.replace("\\", "/").split("/")):
+            raise ValueError(
+                "blob name must not contain '.' or '..' path segments (they leave the container)"
+            )
+        return name
 
     def __str__(self) -> str:
         return f"{self.container}/{self.name}"
@@ -141,6 +157,10 @@ def decode_message(body: bytes | str) -> JobMessage:
         raise InvalidMessage(
             f"message body is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         ) from exc
+    except ValueError as exc:  # e.g. an integer literal longer than Python's digit limit
+        raise InvalidMessage(f"message body is not usable JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidMessage("message body is not usable JSON: it is nested too deeply") from exc
     if not isinstance(document, dict):
         raise InvalidMessage(f"message body must be a JSON object, got {type(document).__name__}")
     version = document.get("schema_version")
@@ -154,10 +174,14 @@ def decode_message(body: bytes | str) -> JobMessage:
     try:
         return JobMessage.model_validate(document)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, error['loc'])) or 'message'}: {error['msg']}" for error in exc.errors()[:5]
-        )
-        raise InvalidMessage(f"message does not match the job contract: {problems}") from exc
+        raise InvalidMessage(f"message does not match the job contract: {validation_problems(exc)}") from exc
+
+
+def validation_problems(exc: ValidationError, limit: int = 5) -> str:
+    """The first few problems of a validation error, each as ``field.path: message``."""
+    return "; ".join(
+        f"{'.'.join(map(str, error['loc'])) or 'message'}: {error['msg']}" for error in exc.errors()[:limit]
+    )
 
 
 def job_message_schema() -> dict[str, Any]:

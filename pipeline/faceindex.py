@@ -42,6 +42,17 @@ DETECTION_ID_LIFETIME = timedelta(hours=23)
 # How long the training timer waits for a LargeFaceList training to finish before leaving it to the next run.
 TRAINING_WAIT_SECONDS = 240
 
+# Each query in full, with and without its time bound (no SQL is assembled at run time).
+LOCAL_FACES_SQL = "SELECT face_id, image_id, embedding, added_at FROM face_index WHERE provider = 'local'"
+LOCAL_FACES_SINCE_SQL = LOCAL_FACES_SQL + " AND added_at >= ?"
+PENDING_FACES_SQL = (
+    "SELECT detection_id, face_id FROM face_index WHERE provider = 'azure' AND detection_id IS NOT NULL "
+    "AND image_id <> ? AND added_at >= ?"
+)
+PENDING_FACES_SINCE_SQL = PENDING_FACES_SQL + " AND added_at >= ?"
+AZURE_FACES_SQL = "SELECT COUNT(*) FROM face_index WHERE provider = 'azure'"
+AZURE_FACES_ADDED_AFTER_SQL = AZURE_FACES_SQL + " AND added_at > ?"
+
 
 def distance_to_confidence(distance: float) -> float:
     """1.0 for identical embeddings, 0.5 at the match threshold, 0.0 at twice the threshold."""
@@ -155,12 +166,10 @@ class LocalFaceIndex(FaceIndex):
 
     def _refresh(self) -> None:
         """Load faces added since the last refresh (other workers add faces too)."""
-        sql = "SELECT face_id, image_id, embedding, added_at FROM face_index WHERE provider = 'local'"
-        params: list = []
-        if self._loaded_until is not None:
-            sql += " AND added_at >= ?"
-            params.append(self._loaded_until)
-        _, rows = self._db.query(sql, params)
+        if self._loaded_until is None:
+            _, rows = self._db.query(LOCAL_FACES_SQL)
+        else:
+            _, rows = self._db.query(LOCAL_FACES_SINCE_SQL, [self._loaded_until])
         fresh = [row for row in rows if str(row[0]).lower() not in self._known and row[2] is not None]
         if fresh:
             self._ids += [str(row[0]).lower() for row in fresh]
@@ -213,14 +222,19 @@ class AzureFaceIndex(FaceIndex):
         if face.detection_id is None:
             return []
         best: dict[str, float] = {}
-        for persisted_id, confidence in self._list.find_similar(face.detection_id, MAX_MATCHES):
+        trained_at = self._last_training()
+        # Until a training has succeeded the list has nothing to search (the service would answer
+        # LargeFaceListNotTrained): every face is among the pending ones below, so skip the request.
+        trained = self._list.find_similar(face.detection_id, MAX_MATCHES) if trained_at is not None else []
+        for persisted_id, confidence in trained:
             _, rows = self._db.query(
                 "SELECT face_id FROM face_index WHERE persisted_face_id = ?", [persisted_id.lower()]
             )
             if rows:
                 face_id = str(rows[0][0]).lower()
                 best[face_id] = max(best.get(face_id, 0.0), confidence)
-        pending = self._pending(self._last_training(), face.image_id)
+        # No pending face, no request: find_similar_among asks nothing for an empty candidate list.
+        pending = self._pending(trained_at, face.image_id)
         for detection_id, confidence in self._find_among_pending(face.detection_id, pending):
             face_id = pending.get(detection_id.lower())
             if face_id:
@@ -257,15 +271,11 @@ class AzureFaceIndex(FaceIndex):
 
     def _pending(self, trained_at, image_id: str) -> dict[str, str]:
         """Detection id -> face id of faces added since the list's last training, still matchable."""
-        sql = (
-            "SELECT detection_id, face_id FROM face_index WHERE provider = 'azure' AND detection_id IS NOT NULL "
-            "AND image_id <> ? AND added_at >= ?"
-        )
         params: list = [image_id, utc_now() - DETECTION_ID_LIFETIME]
-        if trained_at is not None:
-            sql += " AND added_at >= ?"
-            params.append(trained_at)
-        _, rows = self._db.query(sql, params)
+        if trained_at is None:
+            _, rows = self._db.query(PENDING_FACES_SQL, params)
+        else:
+            _, rows = self._db.query(PENDING_FACES_SINCE_SQL, [*params, trained_at])
         return {str(detection).lower(): str(face_id).lower() for detection, face_id in rows}
 
     def _remove(self, faces: list[tuple[str, str | None]]) -> None:
@@ -281,14 +291,12 @@ class AzureFaceIndex(FaceIndex):
     def train_if_pending(self) -> bool:
         """Train the list when faces were added since the last training started; True if it trained."""
         trained_at = self._last_training()
-        sql = "SELECT COUNT(*) FROM face_index WHERE provider = 'azure'"
-        params: list = []
-        if trained_at is not None:
+        if trained_at is None:
+            _, rows = self._db.query(AZURE_FACES_SQL)
+        else:
             # Strictly later: times are kept to the millisecond, and a face stamped in the very millisecond
             # training started was added before it. (_pending keeps such a face, to be safe, with >=.)
-            sql += " AND added_at > ?"
-            params.append(trained_at)
-        _, rows = self._db.query(sql, params)
+            _, rows = self._db.query(AZURE_FACES_ADDED_AFTER_SQL, [trained_at])
         if not rows[0][0]:
             return False
         started = utc_now()

@@ -5,9 +5,13 @@ runs the step, records the attempt in SQL, appends the result and forwards the j
 queue (with a claim check when the message would outgrow the queue limit). It decides the fate of
 every failure:
 
-* an invalid message is recorded with its reason and set aside in the poison queue, never retried;
+* an invalid message is recorded with its reason and set aside in the poison queue, never retried
+  (also one whose image reference or earlier results were altered: they must match the job's own ids
+  and the contracts of the steps that produced them);
 * :class:`InputRejected` (or a step breaking its own output contract) fails the job for good;
 * anything else is transient: the host retries it, and the last attempt also marks the job failed.
+
+After the terminal step it applies ``ORIGINAL_RETENTION`` to the uploaded original.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ import azure.functions as func
 from pydantic import ValidationError
 
 from pipeline.artifacts import Artifacts, working_copy_ref
-from pipeline.contract import BlobRef, JobMessage, StepResult, decode_message, utc_now
+from pipeline.contract import BlobRef, JobMessage, StepResult, decode_message, utc_now, validation_problems
 from pipeline.errors import ConfigurationError, InputRejected, InvalidMessage, MessageTooLarge
 from pipeline.imaging import MAX_UPLOAD_BYTES, open_image
 from pipeline.routing import poison_queue_name, queue_name, validate_pipeline
 from pipeline.runtime import JobLog, Runtime, job_log
+from pipeline.settings import DELETE_ORIGINAL_AFTER_COMPLETE, ORIGINAL_RETENTION
 from pipeline.step import ImageSource, Step, StepContext
 from pipeline.vision import provider
 from pipeline.vision.base import VisionImage
@@ -68,6 +73,29 @@ class _JobImages:
         return self._image
 
 
+class _CheckedResults:
+    """Earlier steps' outputs with claim checks resolved, each held to the output model of its step.
+
+    Inline outputs were checked when the message was decoded; a claim-checked one is checked here, when a
+    step loads it: a claim blob that does not match its step's model fails the job for good.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def output(self, message: JobMessage, step: str) -> dict:
+        output = self._runtime.claims.output(message, step)
+        if message.results[step].output_ref is not None:
+            try:
+                self._runtime.registry[step].produces.model_validate(output)
+            except ValidationError as exc:
+                raise InputRejected(
+                    f"the result of step {step!r} in claim check {message.results[step].output_ref} breaks that "
+                    f"step's output contract: {validation_problems(exc)}"
+                ) from exc
+        return output
+
+
 class StepHandler:
     """Runs one step for each message of its queue. Registered once per step in ``function_app``."""
 
@@ -97,6 +125,21 @@ class StepHandler:
             validate_pipeline(job.pipeline, runtime.registry)
         except ConfigurationError as exc:
             raise InvalidMessage(f"message carries an invalid pipeline: {exc}") from exc
+        if job.image_id != image_id_for(job.image):
+            # Ids are derived from the blob name: a mismatch means the image reference was altered, and
+            # following it would process another blob (someone else's photo) under this image's id.
+            raise InvalidMessage(
+                f"image_id {job.image_id} is not the id of {job.image}; the image reference was altered"
+            )
+        for name, result in job.results.items():
+            if result.output is None:
+                continue  # a claim check: loaded (and validated by the step) when used
+            try:
+                runtime.registry[name].produces.model_validate(result.output)
+            except ValidationError as exc:
+                raise InvalidMessage(
+                    f"the result of step {name!r} breaks that step's output contract: {validation_problems(exc)}"
+                ) from exc
         return job
 
     def _set_aside(self, runtime: Runtime, message_id: str | None, body: bytes, reason: str) -> None:
@@ -113,6 +156,8 @@ class StepHandler:
             result = StepResult(step=self.step.name, attempt=attempt, finished_at=utc_now(), output=output)
             # validate_pipeline guarantees only the terminal step is last, so any other has a next step.
             forward = None if self.step.terminal else runtime.claims.encode(job.advanced(result))
+            if self.step.terminal:
+                self._apply_retention(runtime, job, jlog)
         except (InputRejected, MessageTooLarge) as exc:
             jlog.warning("step %s failed for good: %s", self.step.name, exc)
             runtime.records.record_step_run(job, self.step.name, attempt, "failed", started, str(exc))
@@ -129,12 +174,28 @@ class StepHandler:
         else:
             jlog.info("step %s ok in %.2f s, job finished", self.step.name, time.perf_counter() - clock)
 
+    @staticmethod
+    def _apply_retention(runtime: Runtime, job: JobMessage, jlog: JobLog) -> None:
+        """Delete the original of a finished job when so configured — only the very upload this job read."""
+        if runtime.settings.original_retention != DELETE_ORIGINAL_AFTER_COMPLETE:
+            return
+        info = runtime.storage.info(job.image)
+        if info is None:
+            return  # already deleted (an earlier attempt, or the image was erased)
+        if job_id_for(job.image, info.etag) != job.job_id:
+            jlog.info("original %s was replaced by a newer upload; its job decides about it", job.image)
+            return
+        if runtime.storage.delete(job.image, etag=info.etag):
+            jlog.info(
+                "deleted original %s (%s=%s)", job.image, ORIGINAL_RETENTION, DELETE_ORIGINAL_AFTER_COMPLETE
+            )
+
     def _call_step(self, runtime: Runtime, job: JobMessage, jlog: JobLog) -> dict:
         context = StepContext(
             job,
             jlog,
             image_loader=_JobImages(runtime, self.step.reads),
-            result_loader=runtime.claims,
+            result_loader=_CheckedResults(runtime),
             artifacts=Artifacts(runtime.storage, job),
             records=runtime.records,
             vision=lambda: provider(runtime.settings.vision.for_step(self.step.name)),
@@ -170,6 +231,11 @@ def image_id_for(image: BlobRef) -> uuid.UUID:
     return uuid.uuid5(IMAGE_NAMESPACE, str(image))
 
 
+def job_id_for(image: BlobRef, etag: str) -> uuid.UUID:
+    """One upload's job: the same blob version always starts the same job."""
+    return uuid.uuid5(IMAGE_NAMESPACE, f"{image}@{etag}")
+
+
 def batch_of(blob_name: str) -> str:
     """A blob's batch is its first folder; blobs at the container root form the batch 'default'."""
     folder, separator, _ = blob_name.partition("/")
@@ -180,8 +246,12 @@ def start_job(runtime: Runtime, blob_path: str) -> JobMessage | None:
     """Start the job for an uploaded blob (``images/<name>``); repeated triggers start the same job."""
     container, _, name = blob_path.partition("/")
     image = BlobRef(container=container, name=name)
-    etag = runtime.storage.info(image).etag
-    job_id = uuid.uuid5(IMAGE_NAMESPACE, f"{image}@{etag}")
+    info = runtime.storage.info(image)
+    if info is None:
+        # A late trigger for a blob deleted since (erased, or removed by ORIGINAL_RETENTION): nothing to do.
+        log.info("blob %s no longer exists; no job started", image)
+        return None
+    job_id = job_id_for(image, info.etag)
     job = JobMessage(
         job_id=job_id,
         image_id=image_id_for(image),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pillow_heif
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from pipeline.errors import InputRejected
 
@@ -92,6 +92,12 @@ def open_image(data: bytes) -> tuple[Image.Image, tuple[int, int]]:
     except UnidentifiedImageError as exc:
         raise InputRejected(_describe_undecodable(data)) from exc
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
+        if isinstance(exc, ValueError) and "MAX_TEXT_" in str(exc):
+            # Pillow's PngImagePlugin.MAX_TEXT_CHUNK / MAX_TEXT_MEMORY: text metadata that inflates without bound.
+            raise InputRejected(
+                f"PNG text metadata inflates beyond {PngImagePlugin.MAX_TEXT_CHUNK // 2**20} MiB (a possible "
+                f"decompression bomb); save the picture again without its metadata: {exc}"
+            ) from exc
         raise InputRejected(f"corrupt or truncated image: {exc}") from exc
 
 

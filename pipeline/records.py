@@ -159,6 +159,17 @@ class JobRecords:
                 step, _clip(reason), now, now, str(job.image_id), str(job.job_id),
             )  # fmt: skip
 
+    def fail_unfinished_job(self, job: JobMessage, step: str, reason: str) -> bool:
+        """Mark the job failed at ``step`` if it is still processing; False if it finished meanwhile."""
+        now = utc_now()
+        with self._db.transaction() as cursor:
+            cursor.execute(
+                "UPDATE images SET status = 'failed', failed_step = ?, error = ?, completed_at = ?, updated_at = ? "
+                "WHERE image_id = ? AND job_id = ? AND status = 'processing'",
+                step, _clip(reason), now, now, str(job.image_id), str(job.job_id),
+            )  # fmt: skip
+            return cursor.rowcount > 0
+
     def complete_job(self, job: JobMessage, outcome: JobOutcome) -> bool:
         """Write the job's results and mark it complete, in one transaction. False if superseded."""
         now = utc_now()
@@ -316,5 +327,5 @@ def _job_id_hint(text: str) -> str | None:
     try:
         value = json.loads(text).get("job_id")
         return str(uuid.UUID(str(value)))
-    except (ValueError, AttributeError, TypeError):
+    except (ValueError, AttributeError, TypeError, RecursionError):
         return None

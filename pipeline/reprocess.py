@@ -1,7 +1,9 @@
 """Reprocess images already in SQL: run the steps of the current step list they have not completed.
 
 Like an enrichment cache: after a step is added to ``PIPELINE_STEPS``, reprocessing an old batch runs just
-that step (and ``persist``), feeding it the results the image already has. ``force`` runs every step again.
+that step (and ``persist``), feeding it the results the image already has. ``force`` runs every step again,
+except that an image whose original is gone (``ORIGINAL_RETENTION=delete-after-complete``) keeps the results
+of the steps that read the original: its working copy stands in for it.
 
 A reprocessed image keeps its job id, so every derived name and row id stays the same: blobs are
 overwritten, faces are updated in place, the match index does not get a face twice, and no row is
@@ -20,6 +22,7 @@ from pipeline.contract import BlobRef, JobMessage, StepResult, utc_now
 from pipeline.errors import ConfigurationError
 from pipeline.routing import queue_name, validate_pipeline
 from pipeline.runtime import Runtime, job_log
+from pipeline.step import ImageSource
 
 log = logging.getLogger("pipeline")
 
@@ -36,29 +39,35 @@ class ReprocessSummary:
         return {"queued": self.queued, "up_to_date": self.up_to_date}
 
 
+# One complete statement per combination of filters (by batch, by status): no SQL is assembled at run time.
+_SELECTIONS = {
+    (False, False): "SELECT image_id, job_id, batch_id, container, blob_name FROM images ORDER BY blob_name",
+    (True, False): "SELECT image_id, job_id, batch_id, container, blob_name FROM images WHERE batch_id = ? "
+    "ORDER BY blob_name",
+    (False, True): "SELECT image_id, job_id, batch_id, container, blob_name FROM images WHERE status = ? "
+    "ORDER BY blob_name",
+    (True, True): "SELECT image_id, job_id, batch_id, container, blob_name FROM images WHERE batch_id = ? "
+    "AND status = ? ORDER BY blob_name",
+}
+
+
 def _selected(runtime: Runtime, batch: str | None, status: str | None) -> list[tuple]:
-    sql = "SELECT image_id, job_id, batch_id, container, blob_name FROM images"
-    clauses, params = [], []
-    if batch is not None:
-        clauses.append("batch_id = ?")
-        params.append(batch)
-    if status is not None:
-        if status not in STATUSES:
-            raise ValueError(f"status must be one of {', '.join(STATUSES)}")
-        clauses.append("status = ?")
-        params.append(status)
-    if clauses:
-        sql += " WHERE " + " AND ".join(clauses)
-    return runtime.database.query(sql + " ORDER BY blob_name", params)[1]
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}")
+    params = [value for value in (batch, status) if value is not None]
+    return runtime.database.query(_SELECTIONS[(batch is not None, status is not None)], params)[1]
 
 
-def _plan(runtime: Runtime, done: dict[str, dict], force: bool) -> tuple[list[str], int]:
-    """The job's step list and the position to start at: completed steps first, then the missing ones."""
+def _plan(runtime: Runtime, done: dict[str, dict], force: bool, has_original: bool) -> tuple[list[str], int]:
+    """The job's step list and the position to start at: reused results first, then the steps to run."""
     current = list(runtime.pipeline)
+    reused = {step for step in current[:-1] if step in done}
     if force:
-        return current, 0
-    completed = [step for step in current[:-1] if step in done]
-    missing = [step for step in current[:-1] if step not in done]
+        # Only what cannot run again is reused: the steps that read an original that no longer exists.
+        reads_original = {step for step in reused if runtime.registry[step].reads is ImageSource.ORIGINAL}
+        reused = set() if has_original else reads_original
+    completed = [step for step in current[:-1] if step in reused]
+    missing = [step for step in current[:-1] if step not in reused]
     if not missing:
         return [], 0
     steps = [*completed, *missing, current[-1]]
@@ -80,7 +89,8 @@ def reprocess(
             [str(image_id), str(job_id)],
         )
         done = {step: json.loads(output) for step, output in rows}
-        steps, position = _plan(runtime, done, force)
+        has_original = runtime.storage.exists(BlobRef(container=container, name=blob_name))
+        steps, position = _plan(runtime, done, force, has_original)
         if not steps:
             up_to_date += 1
             continue

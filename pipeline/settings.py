@@ -21,11 +21,25 @@ VISION_KEY = "VISION_KEY"
 FACE_ENDPOINT = "FACE_ENDPOINT"
 FACE_KEY = "FACE_KEY"
 FACE_LIST_ID = "FACE_LIST_ID"
+VISION_RATE_LIMIT = "VISION_RATE_LIMIT"
+FACE_RATE_LIMIT = "FACE_RATE_LIMIT"
+FACE_DETECT_GRID = "FACE_DETECT_GRID"
+ORIGINAL_RETENTION = "ORIGINAL_RETENTION"
 
 PROVIDERS = ("local", "azure")
 DEFAULT_FACE_LIST_ID = "imaginem-faces"
+# Computer Vision S1 and Face S0 accept 10 transactions per second per account.
+DEFAULT_RATE_LIMIT = 10.0
+MAX_FACE_DETECT_GRID = 16
 
 DEFAULT_PIPELINE_STEPS = "normalize,analyze,ocr,faces,facematch,persist"
+
+# ORIGINAL_RETENTION: what happens to an uploaded original once its job is complete. ``keep`` (the default:
+# nothing is deleted unless someone chose so) or ``delete-after-complete`` (the working copy, without any
+# metadata, stands in for it). Failed images always keep their original, so they can be fixed and reprocessed.
+KEEP_ORIGINAL = "keep"
+DELETE_ORIGINAL_AFTER_COMPLETE = "delete-after-complete"
+RETENTION_POLICIES = (KEEP_ORIGINAL, DELETE_ORIGINAL_AFTER_COMPLETE)
 
 # Every app setting the pipeline's code reads. Deployment templates must set exactly these (plus the
 # platform's own); a test holds the two lists together. Identity-based storage is configured through
@@ -40,6 +54,10 @@ APP_SETTINGS: tuple[str, ...] = (
     FACE_ENDPOINT,
     FACE_KEY,
     FACE_LIST_ID,
+    VISION_RATE_LIMIT,
+    FACE_RATE_LIMIT,
+    FACE_DETECT_GRID,
+    ORIGINAL_RETENTION,
 )
 
 
@@ -47,6 +65,17 @@ def pipeline_steps_setting(environ: Mapping[str, str] | None = None) -> str:
     """PIPELINE_STEPS as configured, or the default; read alone at startup to validate the step list."""
     env = os.environ if environ is None else environ
     return env.get(PIPELINE_STEPS, "").strip() or DEFAULT_PIPELINE_STEPS
+
+
+def original_retention_setting(environ: Mapping[str, str] | None = None) -> str:
+    """ORIGINAL_RETENTION as configured (default ``keep``); an unknown value stops startup."""
+    env = os.environ if environ is None else environ
+    value = env.get(ORIGINAL_RETENTION, "").strip().lower() or KEEP_ORIGINAL
+    if value not in RETENTION_POLICIES:
+        raise ConfigurationError(
+            f"{ORIGINAL_RETENTION}: unknown policy {value!r}; use {' or '.join(RETENTION_POLICIES)}"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -80,15 +109,48 @@ class VisionChoice:
         return self.per_step.get(step, self.default)
 
 
+def _rate_limit(env: Mapping[str, str], name: str) -> float | None:
+    """Requests/s from a rate-limit setting: absent means the default, ``0`` or empty means no pacing."""
+    if name not in env:
+        return DEFAULT_RATE_LIMIT
+    text = env[name].strip()
+    try:
+        value = float(text) if text else 0.0
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise ConfigurationError(
+            f"{name} must be a number of requests per second (0 or empty: off), got {text!r}"
+        )
+    return value or None
+
+
+def _grid_size(env: Mapping[str, str]) -> int:
+    text = env.get(FACE_DETECT_GRID, "").strip() or "1"
+    if not text.isdigit() or not 0 <= int(text) <= MAX_FACE_DETECT_GRID:
+        raise ConfigurationError(
+            f"{FACE_DETECT_GRID} must be a number of images per Face detect call from 1 to "
+            f"{MAX_FACE_DETECT_GRID} (0 or 1: off), got {text!r}"
+        )
+    return max(1, int(text))
+
+
 @dataclass(frozen=True)
 class AzureVisionSettings:
-    """Endpoints and keys of the Computer Vision and Face accounts (keys are Key Vault references in Azure)."""
+    """Endpoints and keys of the Computer Vision and Face accounts (keys are Key Vault references in Azure).
+
+    ``*_rate_limit`` is the requests/s this process sends to each account (None: unpaced);
+    ``face_detect_grid`` how many images one Face detect call may cover (1: one image per call).
+    """
 
     vision_endpoint: str
     vision_key: str
     face_endpoint: str
     face_key: str
     face_list_id: str
+    vision_rate_limit: float | None = DEFAULT_RATE_LIMIT
+    face_rate_limit: float | None = DEFAULT_RATE_LIMIT
+    face_detect_grid: int = 1
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> AzureVisionSettings:
@@ -108,6 +170,9 @@ class AzureVisionSettings:
             face_endpoint=values[FACE_ENDPOINT],
             face_key=values[FACE_KEY],
             face_list_id=env.get(FACE_LIST_ID, "").strip() or DEFAULT_FACE_LIST_ID,
+            vision_rate_limit=_rate_limit(env, VISION_RATE_LIMIT),
+            face_rate_limit=_rate_limit(env, FACE_RATE_LIMIT),
+            face_detect_grid=_grid_size(env),
         )
 
 
@@ -117,6 +182,7 @@ class Settings:
     sql_connection_string: str
     storage: Mapping[str, str]  # AzureWebJobsStorage and its identity-based ``AzureWebJobsStorage__*`` keys
     vision: VisionChoice = VisionChoice(default="local", per_step={})
+    original_retention: str = KEEP_ORIGINAL
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -142,4 +208,5 @@ class Settings:
             sql_connection_string=sql,
             storage=storage,
             vision=VisionChoice.parse(env.get(VISION_PROVIDER, "")),
+            original_retention=original_retention_setting(env),
         )

@@ -7,6 +7,8 @@ message cannot direct a request anywhere else.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import logging
 import threading
@@ -14,7 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import get_args
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 from azure.storage.queue import QueueClient, QueueServiceClient, TextBase64EncodePolicy
 
@@ -76,26 +79,31 @@ class Storage:
     # -- blobs ---------------------------------------------------------------------------------------
 
     def _blob(self, ref: BlobRef):
-        # BlobRef validation already limits containers; checking again keeps this the one choke point even
-        # for refs built with model_construct.
-        if ref.container not in PIPELINE_CONTAINERS:
-            raise ValueError(f"container {ref.container!r} is not one of the pipeline's containers")
-        return self._blobs.get_blob_client(ref.container, ref.name)
+        # BlobRef validation already limits containers and names; validating again keeps this the one choke
+        # point even for refs built with model_construct (a ValidationError is a ValueError).
+        checked = BlobRef(container=ref.container, name=ref.name)
+        return self._blobs.get_blob_client(checked.container, checked.name)
 
     def read(self, ref: BlobRef, max_bytes: int | None = None) -> bytes:
         """The blob's content; refuses one larger than ``max_bytes`` before downloading more than a chunk."""
         try:
             download = self._blob(ref).download_blob()
         except ResourceNotFoundError as exc:
-            raise InputRejected(f"blob {ref} does not exist (deleted or erased while the job ran)") from exc
+            raise InputRejected(
+                f"blob {ref} does not exist (deleted, erased, or removed under ORIGINAL_RETENTION)"
+            ) from exc
         if max_bytes is not None and download.size > max_bytes:
             raise InputRejected(
                 f"file is {download.size / 2**20:.1f} MiB, above the {max_bytes // 2**20} MiB limit"
             )
         return download.readall()
 
-    def info(self, ref: BlobRef) -> BlobInfo:
-        properties = self._blob(ref).get_blob_properties()
+    def info(self, ref: BlobRef) -> BlobInfo | None:
+        """The blob's properties, or None when it does not exist."""
+        try:
+            properties = self._blob(ref).get_blob_properties()
+        except ResourceNotFoundError:
+            return None
         return BlobInfo(
             etag=properties.etag.strip('"'),
             size=properties.size,
@@ -110,9 +118,17 @@ class Storage:
     def exists(self, ref: BlobRef) -> bool:
         return self._blob(ref).exists()
 
-    def delete(self, ref: BlobRef) -> None:
-        with contextlib.suppress(ResourceNotFoundError):
-            self._blob(ref).delete_blob(delete_snapshots="include")
+    def delete(self, ref: BlobRef, etag: str | None = None) -> bool:
+        """Delete the blob (only if its ETag is still ``etag``, when given). False if it was gone or changed."""
+        # ETags travel quoted in HTTP (If-Match); BlobInfo keeps them bare.
+        condition = (
+            {} if etag is None else {"etag": f'"{etag}"', "match_condition": MatchConditions.IfNotModified}
+        )
+        try:
+            self._blob(ref).delete_blob(delete_snapshots="include", **condition)
+        except (ResourceNotFoundError, ResourceModifiedError):
+            return False
+        return True
 
     def list_names(self, container: str, prefix: str | None = None) -> list[str]:
         if container not in PIPELINE_CONTAINERS:
@@ -173,5 +189,36 @@ class Storage:
             pass  # no such queue yet: nothing ever failed there
         return moved
 
+    def read_messages(
+        self, queue: str, hide_seconds: int, limit: int = 10_000
+    ) -> list[tuple[str, int, bytes]]:
+        """(id, dequeue count, decoded body) of every visible message, left in place but hidden a while.
+
+        Messages are received (a peek shows only the first 32) and hidden for ``hide_seconds`` so one pass
+        sees each once; they become visible again by themselves.
+        """
+        client = self._queue(queue)
+        found: list[tuple[str, int, bytes]] = []
+        try:
+            while len(found) < limit:
+                batch = list(
+                    client.receive_messages(
+                        messages_per_page=32, max_messages=32, visibility_timeout=hide_seconds
+                    )
+                )
+                if not batch:
+                    break
+                found += [(m.id, m.dequeue_count or 0, _base64_or_empty(m.content)) for m in batch]
+        except ResourceNotFoundError:
+            pass
+        return found
+
     def queue_length(self, queue: str) -> int:
         return self._queue(queue).get_queue_properties().approximate_message_count
+
+
+def _base64_or_empty(text: str | None) -> bytes:
+    try:
+        return base64.b64decode("".join((text or "").split()), validate=True)
+    except binascii.Error:
+        return b""  # not a message the host could have delivered: nothing to decode

@@ -53,17 +53,24 @@ def _empty_storage(azurite: Azurite, runtime: Runtime) -> None:
         queues.get_queue_client(name).clear_messages()
 
 
-@pytest.fixture
-def runtime(azurite: Azurite, sql_connection_string: str) -> Iterator[Runtime]:
+def fresh_runtime(azurite: Azurite, sql_connection_string: str, **settings: str) -> Runtime:
     """A runtime on the shared Azurite (emptied first) and a new database with the schema applied."""
-    settings = Settings(
-        pipeline_steps="normalize,faces,persist",
-        sql_connection_string=sql_connection_string,
-        storage={"AzureWebJobsStorage": azurite.connection_string},
+    built = Runtime.from_settings(
+        Settings(
+            **{"pipeline_steps": "normalize,faces,persist", **settings},
+            sql_connection_string=sql_connection_string,
+            storage={"AzureWebJobsStorage": azurite.connection_string},
+        ),
+        STEPS_BY_NAME,
     )
-    built = Runtime.from_settings(settings, STEPS_BY_NAME)
     built.database.upgrade()
     _empty_storage(azurite, built)
+    return built
+
+
+@pytest.fixture
+def runtime(azurite: Azurite, sql_connection_string: str) -> Iterator[Runtime]:
+    built = fresh_runtime(azurite, sql_connection_string)
     yield built
     built.database.close()
 

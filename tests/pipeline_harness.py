@@ -39,6 +39,10 @@ class Harness:
     def ingest(self, ref: BlobRef):
         return start_job(self.runtime, str(ref))
 
+    def send_raw(self, queue: str, body: bytes) -> None:
+        """Put any bytes on a queue the way the host reads them (base64), valid message or not."""
+        self.queues.get_queue_client(queue).send_message(base64.b64encode(body).decode("ascii"))
+
     def receive_raw(self, queue: str) -> list:
         client = self.queues.get_queue_client(queue)
         return list(client.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=30))
@@ -80,9 +84,19 @@ class Harness:
         return dict(zip(columns, rows[0], strict=True))
 
 
-def start_host(env: dict[str, str], log: Path) -> subprocess.Popen:
+def start_host(env: dict[str, str], log: Path, *arguments: str) -> subprocess.Popen:
+    """The local Functions host (``python -m devhost``, with extra ``arguments``), once it is ready."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "devhost", "--port", "0", "--settings", str(log.parent / "none.json")],
+        [
+            sys.executable,
+            "-m",
+            "devhost",
+            "--port",
+            "0",
+            "--settings",
+            str(log.parent / "none.json"),
+            *arguments,
+        ],
         cwd=ROOT,
         env=env,
         stdout=log.open("w"),

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
 from pipeline.forget import forget, forget_request
 from pipeline.helper import image_id_for
 from pipeline.storage import PIPELINE_CONTAINERS
-from tests.pipeline_harness import Harness
+from tests.pipeline_harness import ROOT, Harness
 
 FULL = "normalize,analyze,ocr,faces,facematch,persist"
 TABLES_BY_IMAGE = ["images", "step_runs", "step_results", "faces", "face_index", "image_tags", "image_objects",
@@ -89,3 +94,21 @@ def test_a_step_in_flight_writes_nothing_back_for_an_erased_image(runtime, azuri
     forget(runtime, image_id=str(image_id_for(ref)))
     harness.run_all()  # analyze finds its working copy gone and fails: nothing may be recorded
     assert all(count == 0 for count in traces(runtime, str(image_id_for(ref))).values())
+
+
+def test_forget_and_replay_poison_from_the_command_line(processed, tmp_path):
+    harness, refs = processed
+    settings = harness.runtime.settings
+    env = {**os.environ, **settings.storage, "SQL_CONNECTION_STRING": settings.sql_connection_string}
+
+    def cli(*args: str) -> dict:
+        done = subprocess.run([sys.executable, "-m", "pipeline.cli", "--settings", str(tmp_path / "none.json"),
+                               *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    hopper = str(image_id_for(refs["grace_hopper.jpg"]))
+    assert cli("forget", "--image-id", hopper) == {"images": 1, "blobs": 3, "indexed_faces": 1}
+    assert all(count == 0 for count in traces(harness.runtime, hopper).values())
+    assert cli("forget", "--batch", "fam")["images"] == 2
+    assert cli("replay-poison", "--step", "faces") == {"faces": 0}

@@ -38,6 +38,9 @@ param appInsightsConnectionString string
 @description('PIPELINE_STEPS: comma-separated step list.')
 param pipelineSteps string
 
+@description('ORIGINAL_RETENTION: keep or delete-after-complete.')
+param originalRetention string
+
 @description('VISION_PROVIDER: azure, local, or azure with per-step overrides (azure,faces=local,facematch=local).')
 param visionProvider string
 
@@ -114,6 +117,25 @@ var pipelineAppSettings = [
   {
     name: 'FACE_LIST_ID'
     value: faceListId
+  }
+  {
+    // Requests/s each instance sends to an account (S1/S0: 10/s per account; divide by the instances that
+    // run at once). 0 turns pacing off.
+    name: 'VISION_RATE_LIMIT'
+    value: '10'
+  }
+  {
+    name: 'FACE_RATE_LIMIT'
+    value: '10'
+  }
+  {
+    // Images per Face detect call (small images share one grid image); 1 = one image per call.
+    name: 'FACE_DETECT_GRID'
+    value: '1'
+  }
+  {
+    name: 'ORIGINAL_RETENTION'
+    value: originalRetention
   }
 ]
 

@@ -10,7 +10,11 @@ working-copy pixels; they are only clipped to the image.
 
 from __future__ import annotations
 
+import collections
+import dataclasses
+import datetime as dt
 import io
+import re
 import threading
 from typing import Any
 
@@ -35,6 +39,8 @@ from pipeline.vision.base import (
     VisionImage,
     VisionProvider,
 )
+from pipeline.vision.grid import DetectBatcher
+from pipeline.vision.ratelimit import limiter_for
 from pipeline.vision.retry import AzureRequestRejected, RetryPolicy
 
 VISUAL_FEATURES = ["Tags", "Description", "Categories", "Objects", "Adult", "Color", "ImageType"]
@@ -43,11 +49,21 @@ RECOGNITION_MODEL = "recognition_04"
 QUALITY_ATTRIBUTE = "qualityForRecognition"
 # Seconds a single HTTP request may take before it counts as a (retried) timeout.
 REQUEST_TIMEOUT = 30
-# Read API polling: first wait, later waits, and how long a read may take before the call gives up
-# (transiently: the queue retries the job later).
-READ_FIRST_POLL = 0.5
+# Read API polling: the first wait before anything was learned, its bounds, later waits, and how long a read
+# may take before the call gives up (transiently: the queue retries the job later). Microsoft asks for 1-2 s
+# between polls; every poll counts toward the account's requests per second.
+READ_FIRST_POLL = 1.0
+READ_FIRST_POLL_BOUNDS = (0.1, 10.0)
 READ_POLL_INTERVAL = 1.0
 READ_MAX_WAIT = 60.0
+# A read still running at the first poll is probably queued behind others (a busy account): wait twice as
+# long before each later poll, up to this, rather than spend the account's requests on a poll per second.
+READ_MAX_POLL_INTERVAL = 8.0
+# The first poll waits this share longer than the slowest of the last READ_HISTORY operations, plus a fixed
+# allowance for the request's own transit, so that it usually finds the result ready: one poll per image.
+READ_FIRST_POLL_MARGIN = 1.2
+READ_FIRST_POLL_TRANSIT = 0.1
+READ_HISTORY = 16
 # findsimilars accepts at most this many candidate faceIds per request.
 MAX_FACE_IDS = 1000
 MAX_USER_DATA = 1024
@@ -92,6 +108,14 @@ def _client(kind: str, endpoint: str, key: str):
             client.config.connection.timeout = REQUEST_TIMEOUT
             _clients[cache_key] = client
         return client
+
+
+def paced(policy: RetryPolicy, endpoint: str, rate: float | None) -> RetryPolicy:
+    """The policy with the process's pacer for this endpoint, unless the caller already gave it one."""
+    if policy.pacer is not None:
+        return policy
+    pacer = limiter_for(_endpoint(endpoint), rate)
+    return policy if pacer is None else dataclasses.replace(policy, pacer=pacer)
 
 
 def _image_size(image: VisionImage) -> tuple[int, int] | None:
@@ -275,6 +299,52 @@ def to_detected_faces(detected: list[Any] | None, size: tuple[int, int] | None) 
     return faces
 
 
+def _service_time(value: Any) -> dt.datetime | None:
+    """An ISO-8601 time as the Read API writes it (up to 7 fractional digits, ``Z`` or an offset)."""
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    match = re.fullmatch(r"(.+?T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?", str(value or "").strip())
+    if match is None:
+        return None
+    whole, fraction, zone = match.groups()
+    zone = "+00:00" if zone in (None, "Z") else zone
+    try:
+        return dt.datetime.fromisoformat(f"{whole}.{(fraction or '0')[:6].ljust(6, '0')}{zone}")
+    except ValueError:
+        return None
+
+
+class ReadPacing:
+    """When to ask for a Read result first, learned from how long recent operations took.
+
+    The service stamps each operation with ``createdDateTime`` and, when it finishes, ``lastUpdatedDateTime``:
+    their difference is how long it really took, queueing included (where the stamps are missing, the time
+    until the poll that found it done, an upper bound). Waiting a little longer than the slowest recent one
+    means one poll per image almost always, instead of a poll every second until done.
+    """
+
+    def __init__(self, initial: float = READ_FIRST_POLL) -> None:
+        self._initial = initial
+        self._recent: collections.deque[float] = collections.deque(maxlen=READ_HISTORY)
+        self._lock = threading.Lock()
+
+    def first_poll(self) -> float:
+        with self._lock:
+            if not self._recent:
+                return self._initial
+            wanted = max(self._recent) * READ_FIRST_POLL_MARGIN + READ_FIRST_POLL_TRANSIT
+        low, high = READ_FIRST_POLL_BOUNDS
+        return min(high, max(low, wanted))
+
+    def record(self, result: Any, waited: float) -> None:
+        """Learn from a finished operation; ``waited`` is the client's time from submission to this poll."""
+        created = _service_time(getattr(result, "created_date_time", None))
+        finished = _service_time(getattr(result, "last_updated_date_time", None))
+        took = (finished - created).total_seconds() if created and finished else waited
+        with self._lock:
+            self._recent.append(max(0.0, min(took, waited)))
+
+
 class AzureVision(VisionProvider):
     """Computer Vision v3.2 (analyze, Read) and Face v1.0 (detect) for one pair of accounts."""
 
@@ -283,7 +353,13 @@ class AzureVision(VisionProvider):
 
     def __init__(self, settings: AzureVisionSettings, retry_policy: RetryPolicy | None = None) -> None:
         self.settings = settings
-        self.retry = retry_policy or retry.DEFAULT_POLICY
+        policy = retry_policy or retry.DEFAULT_POLICY
+        self.retry = paced(policy, settings.vision_endpoint, settings.vision_rate_limit)
+        self.face_retry = paced(policy, settings.face_endpoint, settings.face_rate_limit)
+        self.read_pacing = ReadPacing()
+        self._batcher = (
+            DetectBatcher(self._detect, settings.face_detect_grid) if settings.face_detect_grid > 1 else None
+        )
 
     @property
     def _vision(self):
@@ -294,7 +370,7 @@ class AzureVision(VisionProvider):
         return face_client(self.settings.face_endpoint, self.settings.face_key)
 
     def face_list(self) -> AzureFaceList:
-        return AzureFaceList(self.settings, self.retry)
+        return AzureFaceList(self.settings, self.face_retry)
 
     def analyze(self, image: VisionImage) -> Analysis:
         client = self._vision
@@ -318,11 +394,13 @@ class AzureVision(VisionProvider):
             )
         clock = self.retry.clock
         started = clock.monotonic()
-        clock.sleep(READ_FIRST_POLL)
+        clock.sleep(self.read_pacing.first_poll())
+        interval = READ_POLL_INTERVAL
         while True:
             result = self.retry.call("read result", client.get_read_result, operation_id)
             status = (_enum_text(result.status) or "").lower()
             if status == "succeeded":
+                self.read_pacing.record(result, clock.monotonic() - started)
                 return to_text_reading(result, _image_size(image))
             if status == "failed":
                 raise InputRejected(
@@ -333,11 +411,18 @@ class AzureVision(VisionProvider):
                     f"Azure Computer Vision read: operation {operation_id} still {status or 'pending'} "
                     f"after {READ_MAX_WAIT:.0f} s"
                 )
-            clock.sleep(READ_POLL_INTERVAL)
+            clock.sleep(interval)
+            interval = min(READ_MAX_POLL_INTERVAL, interval * 2)
 
     def detect_faces(self, image: VisionImage) -> list[DetectedFace]:
+        if self._batcher is not None:
+            return self._batcher.detect(image)
+        return self._detect(image)
+
+    def _detect(self, image: VisionImage) -> list[DetectedFace]:
+        """One detect request for one image (a working copy or a grid of them)."""
         client = self._face
-        detected = self.retry.call(
+        detected = self.face_retry.call(
             "detect",
             lambda: client.face.detect_with_stream(
                 io.BytesIO(image.data),
@@ -360,7 +445,9 @@ class AzureFaceList:
         list_id: str | None = None,
     ) -> None:
         self.settings = settings
-        self.retry = retry_policy or retry.DEFAULT_POLICY
+        self.retry = paced(
+            retry_policy or retry.DEFAULT_POLICY, settings.face_endpoint, settings.face_rate_limit
+        )
         self.list_id = list_id or settings.face_list_id
 
     @property

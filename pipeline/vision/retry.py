@@ -11,7 +11,8 @@
   reason and nothing from the failed call is stored as a result.
 
 The msrest-based SDKs retry on their own (urllib3 ``Retry``, 3 attempts, also on 5xx); :func:`disable_sdk_retries`
-turns that off so this policy is the only one. Sleeping goes through an injectable :class:`Clock`.
+turns that off so this policy is the only one. Sleeping goes through an injectable :class:`Clock`. A policy
+with a ``pacer`` (:mod:`pipeline.vision.ratelimit`) spaces every attempt to stay under the account's rate.
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ class Clock(Protocol):
     def monotonic(self) -> float: ...
 
     def sleep(self, seconds: float) -> None: ...
+
+
+class Pacer(Protocol):
+    """Spaces the requests to one account (:class:`pipeline.vision.ratelimit.RateLimiter`)."""
+
+    def acquire(self) -> float: ...
 
 
 class SystemClock:
@@ -205,6 +212,8 @@ class RetryPolicy:
     max_retry_after: float = 20.0
     clock: Clock = field(default_factory=SystemClock)
     jitter: Callable[[float, float], float] = random.uniform
+    # Every attempt, retries included, waits for its slot here before the request goes out.
+    pacer: Pacer | None = None
 
     def backoff(self, retry_number: int) -> float:
         """Full jitter: uniform in [0, min(max_delay, base_delay * 2**retry_number)]."""
@@ -219,6 +228,8 @@ class RetryPolicy:
         last: BaseException | None = None
         reason, service, attempt = "", "Cognitive Services", 0
         for attempt in range(1, max(1, self.max_attempts) + 1):
+            if self.pacer is not None:
+                self.pacer.acquire()
             try:
                 return fn(*args, **kwargs)
             except Exception as error:

@@ -60,7 +60,8 @@ def slow(msg: func.QueueMessage) -> None:
     with _lock:
         concurrency["active"] += 1
         concurrency["peak"] = max(concurrency["peak"], concurrency["active"])
-    time.sleep(0.3)
+    body = msg.get_body()
+    time.sleep(float(body[len(b"sleep:") :]) if body.startswith(b"sleep:") else 0.3)
     with _lock:
         concurrency["active"] -= 1
     record("slow", body=msg.get_body())

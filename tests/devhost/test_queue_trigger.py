@@ -7,6 +7,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.functions.queue import QueueMessage
 from azure.storage.queue import QueueServiceClient
 
+from devhost.indexing import HostStartupError
 from tests.devhost import sample_app
 from tests.devhost.conftest import MAX_DEQUEUE_COUNT, StartHost, WaitUntil, b64
 
@@ -161,3 +162,22 @@ def test_stop_releases_received_but_unstarted_messages(
     assert 0 < done < 6
     visible = queue.receive_messages(max_messages=32, visibility_timeout=1)
     assert len(list(visible)) == 6 - done  # released at once, not hidden for 10 minutes
+
+
+def test_lease_is_renewed_while_a_long_invocation_runs(
+    start_host: StartHost, queues: QueueServiceClient, names: dict[str, str], wait_until: WaitUntil
+) -> None:
+    # Four times the lease: without renewal the message would reappear and run again.
+    start_host(["slow"], message_lease=2.0)
+    queues.get_queue_client(names["SLOW_QUEUE"]).send_message(b64("sleep:8"))
+
+    wait_until(lambda: sample_app.calls["slow"], timeout=15, message="the long invocation")
+    wait_until(lambda: message_count(queues, names["SLOW_QUEUE"]) == 0, message="message deletion")
+    assert [call["body"] for call in sample_app.calls["slow"]] == [b"sleep:8"]
+    assert sample_app.concurrency["peak"] == 1, "the message was delivered again while it ran"
+    assert texts(queues, f"{names['SLOW_QUEUE']}-poison") == []
+
+
+def test_lease_shorter_than_the_minimum_is_a_startup_error(start_host: StartHost) -> None:
+    with pytest.raises(HostStartupError, match="message lease"):
+        start_host(["slow"], message_lease=0.5)
