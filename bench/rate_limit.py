@@ -8,7 +8,7 @@ requests/s over the steady part of the run (from 10 % to 90 % of the useful requ
 (target >= 0.95), the number of 429s, requests per image by operation, and failed images (must be 0).
 No timing is asserted: these are figures to read.
 
-    .venv/bin/python -m bench.rate_limit [--rps 10] [--images 60] [--threads 16] [--quick]
+    .venv/bin/python -m bench.rate_limit [--rps 10] [--images 60] [--threads 32] [--quick]
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         "--rps", type=float, default=10.0, help="the service's limit, requests/s (default 10)"
     )
     parser.add_argument("--images", type=int, default=60, help="images in the batch (default 60)")
-    parser.add_argument("--threads", type=int, default=16, help="PYTHON_THREADPOOL_THREAD_COUNT (default 16)")
+    parser.add_argument("--threads", type=int, default=32, help="PYTHON_THREADPOOL_THREAD_COUNT (default 32)")
     parser.add_argument("--batch-size", type=int, default=16, help="host.json queues batchSize (default 16)")
     parser.add_argument(
         "--client-rps", type=float, help="the pipeline's own pace (default: --rps; 0: unpaced)"
@@ -185,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"useful requests: {useful} ({useful / count:.2f} per image); 429 answers: {stats['throttled']}")
     print(f"steady part ({span:.0f} s): {rate:.2f} useful requests/s = {rate / args.rps:.3f} of the limit")
+    deltas = [
+        later[1] - earlier[1] for earlier, later in zip(sampler.points, sampler.points[1:], strict=False)
+    ]
+    print(f"useful requests per second, second by second: {' '.join(map(str, deltas))}")
     for operation, number in sorted(stats["requests"].items()):
         print(f"  {operation:28} {number:5}  {number / count:.2f} per image")
     return 0 if finished and not statuses.get("failed") else 1
