@@ -80,14 +80,21 @@ def run(folder: Path, warm_up: Path, threads: int, queues: dict | None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="the sample set once instead of three times")
+    parser.add_argument("--quick", action="store_true", help="the sample set once (--copies 1)")
+    parser.add_argument(
+        "--copies",
+        type=int,
+        default=6,
+        help="copies of the sample set in the timed batch (default 6: 60 images, so the few seconds the "
+        "last image spends crossing six queues are a small share of the batch, as in bulk use)",
+    )
     parser.add_argument(
         "--threads", type=int, nargs="+", default=[2], help="PYTHON_THREADPOOL_THREAD_COUNT values"
     )
     args = parser.parse_args(argv)
     configurations: list[tuple[int, dict | None]] = [(threads, None) for threads in args.threads]
     with tempfile.TemporaryDirectory(prefix="imaginem-bench-") as tmp:
-        folder = sample_folder(Path(tmp) / "samples", copies=1 if args.quick else 3)
+        folder = sample_folder(Path(tmp) / "samples", copies=1 if args.quick else args.copies)
         warm_up = Path(tmp) / "warm-up"
         warm_up.mkdir()
         built = Path(tmp) / "all"
