@@ -18,6 +18,7 @@ with Azure's paths, query parameters, status codes and error bodies:
 ``POST /face/v1.0/largefacelists/{id}/train``               training snapshots the list's faces
 ``GET  /face/v1.0/largefacelists/{id}/training``            training status
 ``POST /face/v1.0/largefacelists/{id}/persistedfaces``      add a face (octet-stream, targetFace, userData)
+``GET /face/v1.0/largefacelists/{id}/persistedfaces``       list faces (``start``, ``top`` <= 1000, by id)
 ``DELETE /face/v1.0/largefacelists/{id}/persistedfaces/{p}``  remove a face
 ==========================================================  =========================================
 
@@ -266,6 +267,15 @@ class FaceListStore:
                     ((list_id, str(uuid.uuid4()), vector.tobytes()) for vector in vectors),
                 )
 
+    def faces(self, list_id: str, start: str, top: int) -> list[tuple[str, str | None]]:
+        """(persistedFaceId, userData) after ``start`` in id order, as the service pages them."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT persisted_face_id, user_data FROM faces WHERE list_id = ? AND persisted_face_id > ? "
+                "ORDER BY persisted_face_id LIMIT ?",
+                (list_id, start, top),
+            ).fetchall()
+
     def delete_face(self, list_id: str, persisted_face_id: str) -> bool:
         with self._lock:
             deleted = self._db.execute(
@@ -378,6 +388,7 @@ class AzureVisionApi:
             ("POST", re.compile(lst + r"/train", re.I), "largefacelist.train", self.train),
             ("GET", re.compile(lst + r"/training", re.I), "largefacelist.training", self.training),
             ("POST", re.compile(lst + r"/persistedfaces", re.I), "largefacelist.addface", self.add_face),
+            ("GET", re.compile(lst + r"/persistedfaces", re.I), "largefacelist.listfaces", self.list_faces),
             (
                 "DELETE",
                 re.compile(lst + r"/persistedfaces/(?P<face_id>[^/]+)", re.I),
@@ -789,6 +800,17 @@ class AzureVisionApi:
             "message": found["message"],
         }
         return Response(200, body)
+
+    def list_faces(self, request: Request) -> Response:
+        list_id = self._list(request)["id"]
+        try:
+            top = int(request.query.get("top") or 1000)
+        except ValueError as error:
+            raise ApiError(400, "BadArgument", "Invalid argument top.") from error
+        if not 1 <= top <= 1000:
+            raise ApiError(400, "BadArgument", "Invalid argument top.")
+        faces = self.lists.faces(list_id, request.query.get("start") or "", top)
+        return Response(200, [{"persistedFaceId": face, "userData": data} for face, data in faces])
 
     def add_face(self, request: Request) -> Response:
         list_id = self._list(request)["id"]

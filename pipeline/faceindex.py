@@ -41,6 +41,8 @@ MAX_MATCHES = 20
 DETECTION_ID_LIFETIME = timedelta(hours=23)
 # How long the training timer waits for a LargeFaceList training to finish before leaving it to the next run.
 TRAINING_WAIT_SECONDS = 240
+# An add younger than this may still be in flight (functionTimeout is 10 minutes): reconcile leaves it alone.
+ADD_SETTLE = timedelta(minutes=10)
 
 # Each query in full, with and without its time bound (no SQL is assembled at run time).
 LOCAL_FACES_SQL = "SELECT face_id, image_id, embedding, added_at FROM face_index WHERE provider = 'local'"
@@ -215,8 +217,8 @@ class AzureFaceIndex(FaceIndex):
 
     def __init__(self, database: Database, face_list: AzureFaceList, list_id: str) -> None:
         super().__init__(database)
-        self._list = face_list
-        self._list_id = list_id
+        self.face_list = face_list
+        self.list_id = list_id
 
     def _search(self, face: IndexedFace) -> list[FaceMatch]:
         if face.detection_id is None:
@@ -225,7 +227,9 @@ class AzureFaceIndex(FaceIndex):
         trained_at = self._last_training()
         # Until a training has succeeded the list has nothing to search (the service would answer
         # LargeFaceListNotTrained): every face is among the pending ones below, so skip the request.
-        trained = self._list.find_similar(face.detection_id, MAX_MATCHES) if trained_at is not None else []
+        trained = (
+            self.face_list.find_similar(face.detection_id, MAX_MATCHES) if trained_at is not None else []
+        )
         for persisted_id, confidence in trained:
             _, rows = self._db.query(
                 "SELECT face_id FROM face_index WHERE persisted_face_id = ?", [persisted_id.lower()]
@@ -243,7 +247,7 @@ class AzureFaceIndex(FaceIndex):
 
     def _find_among_pending(self, detection_id: str, pending: dict[str, str]) -> list[tuple[str, float]]:
         try:
-            return self._list.find_similar_among(detection_id, list(pending))
+            return self.face_list.find_similar_among(detection_id, list(pending))
         except AzureRequestRejected as exc:
             if exc.code != "FaceNotFound":
                 raise
@@ -253,7 +257,7 @@ class AzureFaceIndex(FaceIndex):
         found: list[tuple[str, float]] = []
         for candidate in pending:
             try:
-                found += self._list.find_similar_among(detection_id, [candidate])
+                found += self.face_list.find_similar_among(detection_id, [candidate])
             except AzureRequestRejected as exc:
                 if exc.code != "FaceNotFound":
                     raise
@@ -265,7 +269,7 @@ class AzureFaceIndex(FaceIndex):
 
     def _last_training(self):
         _, rows = self._db.query(
-            "SELECT started_at FROM face_list_trainings WHERE list_id = ?", [self._list_id]
+            "SELECT started_at FROM face_list_trainings WHERE list_id = ?", [self.list_id]
         )
         return rows[0][0] if rows else None
 
@@ -281,15 +285,61 @@ class AzureFaceIndex(FaceIndex):
     def _remove(self, faces: list[tuple[str, str | None]]) -> None:
         for _, persisted in faces:
             if persisted:
-                self._list.delete(str(persisted))
+                self.face_list.delete(str(persisted))
 
     def _add(self, face: IndexedFace, image: bytes) -> str:
-        persisted = self._list.add(image, face.rectangle, face.face_id)
+        # The intent first: if the answer is lost (a timeout after the service added the face, or the host
+        # dying before the row below), the retry adds the face again and reconcile_adds removes the copy
+        # no row knows — which matters for erasure, since forget deletes only the faces it has ids for.
+        with self._db.transaction() as cursor:
+            cursor.execute(
+                "INSERT INTO face_list_adds (face_id, list_id, started_at) SELECT ?, ?, ? "
+                "WHERE NOT EXISTS (SELECT 1 FROM face_list_adds WHERE face_id = ?)",
+                face.face_id, self.list_id, utc_now(), face.face_id,
+            )  # fmt: skip
+            first_attempt = cursor.rowcount == 1
+        persisted = self.face_list.add(image, face.rectangle, face.face_id)
         self._record(face, None, persisted)
+        if first_attempt:  # otherwise an earlier attempt may have left a copy: reconcile_adds decides
+            with self._db.transaction() as cursor:
+                cursor.execute("DELETE FROM face_list_adds WHERE face_id = ?", face.face_id)
         return persisted
+
+    def reconcile_adds(self, settle: timedelta = ADD_SETTLE) -> int:
+        """Delete from the list the faces whose add was never recorded; how many were deleted.
+
+        Only adds older than ``settle`` are considered (younger ones may still be in flight). For those,
+        every persisted face of the list is read (1,000 per request, so this pass is only made when such
+        adds exist): a face that carries one of their face ids as userData and is not the persisted face
+        ``face_index`` records for it is a copy nobody can find or erase, and is deleted.
+        """
+        _, rows = self._db.query(
+            "SELECT face_id FROM face_list_adds WHERE list_id = ? AND started_at < ?",
+            [self.list_id, utc_now() - settle],
+        )
+        unresolved = {str(row[0]).lower() for row in rows}
+        if not unresolved:
+            return 0
+        recorded: dict[str, str] = {}
+        for face_id in unresolved:
+            found = self._existing(face_id)
+            if found and found[0]:
+                recorded[face_id] = found[0]
+        deleted = 0
+        for persisted, user_data in self.face_list.persisted_faces():
+            owner = (user_data or "").lower()
+            if owner in unresolved and recorded.get(owner) != persisted.lower():
+                self.face_list.delete(persisted)
+                deleted += 1
+        with self._db.transaction() as cursor:
+            cursor.executemany(
+                "DELETE FROM face_list_adds WHERE face_id = ?", [(face_id,) for face_id in unresolved]
+            )
+        return deleted
 
     def train_if_pending(self) -> bool:
         """Train the list when faces were added since the last training started; True if it trained."""
+        self.reconcile_adds()
         trained_at = self._last_training()
         if trained_at is None:
             _, rows = self._db.query(AZURE_FACES_SQL)
@@ -300,23 +350,23 @@ class AzureFaceIndex(FaceIndex):
         if not rows[0][0]:
             return False
         started = utc_now()
-        self._list.train()
+        self.face_list.train()
         deadline = time.monotonic() + TRAINING_WAIT_SECONDS
-        while (status := self._list.training_status()) == "running" or status == "notstarted":
+        while (status := self.face_list.training_status()) == "running" or status == "notstarted":
             if time.monotonic() > deadline:
                 return False  # still training; the next timer run records it
             time.sleep(1.0)
         if status != "succeeded":
-            raise RuntimeError(f"training LargeFaceList {self._list_id!r} ended as {status!r}")
+            raise RuntimeError(f"training LargeFaceList {self.list_id!r} ended as {status!r}")
         # Only now is every face added before `started` searchable in the list.
         with self._db.transaction() as cursor:
             cursor.execute(
-                "UPDATE face_list_trainings SET started_at = ? WHERE list_id = ?", started, self._list_id
+                "UPDATE face_list_trainings SET started_at = ? WHERE list_id = ?", started, self.list_id
             )
             if cursor.rowcount == 0:
                 cursor.execute(
                     "INSERT INTO face_list_trainings (list_id, started_at) VALUES (?, ?)",
-                    self._list_id,
+                    self.list_id,
                     started,
                 )
         return True

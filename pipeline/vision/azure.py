@@ -16,6 +16,7 @@ import datetime as dt
 import io
 import re
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from PIL import Image
@@ -67,6 +68,8 @@ READ_HISTORY = 16
 # findsimilars accepts at most this many candidate faceIds per request.
 MAX_FACE_IDS = 1000
 MAX_USER_DATA = 1024
+# Faces per request when listing a LargeFaceList (the service's maximum).
+LIST_PAGE = 1000
 
 _clients: dict[tuple[str, str, str], Any] = {}
 _clients_lock = threading.Lock()
@@ -556,6 +559,19 @@ class AzureFaceList:
             ),
         )
         return persisted.persisted_face_id
+
+    def persisted_faces(self) -> Iterator[tuple[str, str | None]]:
+        """(persistedFaceId, userData) of every face in the list, in the service's order, 1,000 per request."""
+        start: str | None = None
+        while True:
+            page = self.retry.call(
+                "list faces", self._face.large_face_list.list_faces, self.list_id, start=start, top=LIST_PAGE
+            )
+            for face in page or []:
+                yield face.persisted_face_id, face.user_data
+            if not page or len(page) < LIST_PAGE:
+                return
+            start = page[-1].persisted_face_id
 
     def delete(self, persisted_face_id: str) -> None:
         """Remove a face from the list; one already gone is fine."""

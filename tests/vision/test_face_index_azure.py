@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 
@@ -99,3 +100,35 @@ def test_a_stale_pending_detection_id_is_forgotten_instead_of_failing_every_job(
     assert first.face_id in found
     _, rows = database.query("SELECT COUNT(*) FROM face_index WHERE detection_id = ?", [stale])
     assert rows[0][0] == 0
+
+
+def test_an_add_whose_answer_was_lost_leaves_no_copy_in_the_list(azure_index, images):
+    database, index, vision = azure_index
+    hopper = images("grace_hopper.jpg")
+    [face] = detected(vision, hopper, database)
+    # A first attempt wrote its intent and the service added the face, but the answer never came back.
+    with database.transaction() as cursor:
+        cursor.execute(
+            "INSERT INTO face_list_adds (face_id, list_id, started_at) VALUES (?, ?, ?)",
+            face.face_id, index.list_id, utc_now(),
+        )  # fmt: skip
+    lost = index.face_list.add(hopper.data, face.rectangle, face.face_id)
+    _, persisted = index.match_and_add(face, hopper.data)  # the retry adds it again, and records that one
+
+    def in_list() -> list[str]:
+        return sorted(pid for pid, owner in index.face_list.persisted_faces() if owner == face.face_id)
+
+    assert persisted != lost and in_list() == sorted([lost, persisted])
+    assert index.reconcile_adds() == 0  # too recent to judge: the add might still be in flight
+    assert index.reconcile_adds(settle=timedelta(0)) == 1
+    assert in_list() == [persisted]
+    assert database.query("SELECT COUNT(*) FROM face_list_adds")[1][0][0] == 0
+
+
+def test_an_ordinary_add_leaves_no_intent_behind(azure_index, images):
+    database, index, vision = azure_index
+    hopper = images("grace_hopper.jpg")
+    [face] = detected(vision, hopper, database)
+    index.match_and_add(face, hopper.data)
+    assert database.query("SELECT COUNT(*) FROM face_list_adds")[1][0][0] == 0
+    assert [owner for _, owner in index.face_list.persisted_faces()] == [face.face_id]
