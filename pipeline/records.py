@@ -87,6 +87,16 @@ class JobOutcome:
     matches: Sequence[MatchRecord] | None = None
 
 
+_FAIL_JOB = (
+    "UPDATE images SET status = 'failed', failed_step = ?, error = ?, completed_at = ?, updated_at = ? "
+    "WHERE image_id = ? AND job_id = ?"
+)
+_FAIL_UNFINISHED_JOB = (
+    "UPDATE images SET status = 'failed', failed_step = ?, error = ?, completed_at = ?, updated_at = ? "
+    "WHERE image_id = ? AND job_id = ? AND status = 'processing'"
+)
+
+
 def face_id(job_id: uuid.UUID, face_index: int) -> str:
     return str(uuid.uuid5(job_id, f"face/{face_index}"))
 
@@ -149,23 +159,13 @@ class JobRecords:
                     str(job.image_id), str(job.image_id),
                 )  # fmt: skip
 
-    def fail_job(self, job: JobMessage, step: str, reason: str) -> None:
-        """Mark the image failed at ``step`` — only if it still belongs to this job (not a newer upload)."""
+    def fail_job(self, job: JobMessage, step: str, reason: str, *, only_if_processing: bool = False) -> bool:
+        """Mark the image failed at ``step`` — only if it still belongs to this job (not a newer upload), and
+        with ``only_if_processing`` only if it has not finished meanwhile. True if the row changed."""
         now = utc_now()
         with self._db.transaction() as cursor:
             cursor.execute(
-                "UPDATE images SET status = 'failed', failed_step = ?, error = ?, completed_at = ?, updated_at = ? "
-                "WHERE image_id = ? AND job_id = ?",
-                step, _clip(reason), now, now, str(job.image_id), str(job.job_id),
-            )  # fmt: skip
-
-    def fail_unfinished_job(self, job: JobMessage, step: str, reason: str) -> bool:
-        """Mark the job failed at ``step`` if it is still processing; False if it finished meanwhile."""
-        now = utc_now()
-        with self._db.transaction() as cursor:
-            cursor.execute(
-                "UPDATE images SET status = 'failed', failed_step = ?, error = ?, completed_at = ?, updated_at = ? "
-                "WHERE image_id = ? AND job_id = ? AND status = 'processing'",
+                _FAIL_UNFINISHED_JOB if only_if_processing else _FAIL_JOB,
                 step, _clip(reason), now, now, str(job.image_id), str(job.job_id),
             )  # fmt: skip
             return cursor.rowcount > 0

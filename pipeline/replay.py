@@ -65,7 +65,7 @@ def record_poisoned_jobs(runtime: Runtime) -> int:
                 f"times without finishing and is in queue {poison!r} (message {message_id}); replay it "
                 "with `python -m pipeline.cli replay-poison` once the cause is fixed"
             )
-            if runtime.records.fail_unfinished_job(job, job.current_step, reason):
+            if runtime.records.fail_job(job, job.current_step, reason, only_if_processing=True):
                 job_log(log, job.job_id, step=job.current_step).error("%s", reason)
                 marked += 1
     return marked
