@@ -112,6 +112,20 @@ def finished(database: Database, refs) -> int:
     return sum(1 for image_id in ids if image_id in done)
 
 
+def step_runs(database: Database) -> int:
+    """Step attempts recorded so far: progress that moves long before the first image completes."""
+    return database.query("SELECT COUNT(*) FROM step_runs")[1][0][0]
+
+
+def wait_for_progress(database: Database, host: HostProcess, runs: int, timeout: float = 240) -> int:
+    """Wait until ``runs`` step attempts are recorded (the batch is under way, far from done)."""
+    deadline = time.monotonic() + timeout
+    while (done := step_runs(database)) < runs and time.monotonic() < deadline and host.alive:
+        time.sleep(0.02)
+    assert done >= runs, f"{done}/{runs} step runs; host log:\n{host.log.read_text()[-4000:]}"
+    return done
+
+
 def wait_until_finished(
     database: Database, refs, host: HostProcess, timeout: float, at_least: int | None = None
 ) -> int:

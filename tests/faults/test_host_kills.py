@@ -16,15 +16,11 @@ from pipeline.db import Database
 from pipeline.helper import image_id_for
 from pipeline.storage import Storage
 from tests.conftest import step_queues
-from tests.faults.conftest import FULL, HostProcess, figures, finished, upload_copies
+from tests.faults.conftest import FULL, HostProcess, figures, finished, step_runs, upload_copies
 from tests.faults.crashing_host import KILL_PROBABILITY
 
 IMAGES, KILLS = (50, 12) if FULL else (14, 4)
 STEPS = 4  # step runs per image: normalize, faces, facematch, persist
-
-
-def step_runs(database: Database) -> int:
-    return database.query("SELECT COUNT(*) FROM step_runs")[1][0][0]
 
 
 @pytest.mark.timeout(1800 if FULL else 600)

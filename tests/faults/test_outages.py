@@ -24,6 +24,7 @@ from tests.faults.conftest import (
     figures,
     finished,
     upload_copies,
+    wait_for_progress,
     wait_until_finished,
 )
 from tests.pipeline_harness import ROOT
@@ -47,7 +48,9 @@ def test_azurite_stopped_and_restarted_mid_batch(host_env, samples, tmp_path):
                              samples, "outage", IMAGES)  # fmt: skip
     host = HostProcess.start(env, tmp_path, 0)
     try:
-        before = wait_until_finished(database, uploaded, host, 240, at_least=2)
+        # Two step attempts in: the batch is under way and far from done (3 steps per image).
+        wait_for_progress(database, host, runs=2)
+        before = finished(database, uploaded)
         storage_account.stop()
         down = 8.0
         time.sleep(down)
@@ -76,7 +79,8 @@ def test_sql_locked_for_a_while_mid_batch(runtime, host_env, samples, tmp_path, 
     uploaded = upload_copies(runtime.storage, samples, "locked", IMAGES)
     host = HostProcess.start(env, tmp_path, 0)
     try:
-        before = wait_until_finished(database, uploaded, host, 240, at_least=1)
+        wait_for_progress(database, host, runs=2)
+        before = finished(database, uploaded)
         locked = 6.0
         blocker = sqlite3.connect(database_file, timeout=30, isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")
