@@ -19,7 +19,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -28,12 +27,12 @@ from pathlib import Path
 
 from devhost.azure_vision_server import AzureVisionServer
 from devhost.azurite import REPO_ROOT, Azurite
+from devhost.quickstart import start_host, stop_host
 from devhost.samples import EXPECTED, build_sample_set
 from pipeline.cli import upload, wait_for
 from pipeline.db import Database
 from pipeline.storage import Storage
 
-READY = "Local Functions host ready"
 STEPS = "normalize,analyze,ocr,faces,facematch,persist"
 
 
@@ -86,25 +85,9 @@ def steady_rate(points: list[tuple[float, int]]) -> tuple[float, float]:
     return ((end[1] - start[1]) / span if span > 0 else 0.0), span
 
 
-def start_host(env: dict[str, str], folder: Path, name: str) -> subprocess.Popen:
-    log = folder / f"host-{name}.log"
-    host = subprocess.Popen(
-        [sys.executable, "-m", "devhost", "--port", "0", "--settings", str(folder / "none.json"),
-         "--host-json", str(folder / "host.json")],
-        cwd=REPO_ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while READY not in log.read_text() and host.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if READY not in log.read_text():
-        stop_host(host)
-        raise SystemExit(f"the host did not start:\n{log.read_text()[-3000:]}")
-    return host
-
-
-def stop_host(host: subprocess.Popen) -> None:
-    host.terminate()
-    host.wait(timeout=60)
+def start_measured_host(env: dict[str, str], folder: Path, name: str) -> subprocess.Popen:
+    args = ("--settings", str(folder / "none.json"), "--host-json", str(folder / "host.json"))
+    return start_host(folder / f"host-{name}.log", env, args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,13 +151,13 @@ def main(argv: list[str] | None = None) -> int:
             # time, and the figures measure the pipeline's pacing. The measured batch runs in a fresh host,
             # so nothing the warm-up taught it (how long a Read took then) carries over.
             storage = Storage.from_settings({"AzureWebJobsStorage": azurite.connection_string})
-            host = start_host(env, folder, "warm-up")
+            host = start_measured_host(env, folder, "warm-up")
             try:
                 warm = upload(storage, images.parent / "samples", "warm-up")
                 wait_for(database, warm, timeout=600, alive=lambda: host.poll() is None)
             finally:
                 stop_host(host)
-            host = start_host(env, folder, "measured")
+            host = start_measured_host(env, folder, "measured")
             try:
                 admin(server.endpoint, "/_admin/reset", {})
                 sampler = Sampler(server.endpoint)
