@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from devhost.samples import EXPECTED
+from pipeline.cli import statuses
 from pipeline.contract import IMAGES_CONTAINER, BlobRef
 from pipeline.db import Database
 from pipeline.helper import image_id_for
@@ -106,10 +107,7 @@ def upload_copies(storage: Storage, samples: Path, batch: str, count: int) -> di
 
 
 def finished(database: Database, refs) -> int:
-    ids = [str(image_id_for(ref)) for ref in refs]
-    _, rows = database.query("SELECT image_id, status FROM images WHERE status IN ('complete', 'failed')")
-    done = {str(row[0]).lower() for row in rows}
-    return sum(1 for image_id in ids if image_id in done)
+    return sum(1 for status in statuses(database, refs).values() if status in ("complete", "failed"))
 
 
 def step_runs(database: Database) -> int:

@@ -16,7 +16,15 @@ from pipeline.db import Database
 from pipeline.helper import image_id_for
 from pipeline.storage import Storage
 from tests.conftest import step_queues
-from tests.faults.conftest import FULL, HostProcess, figures, finished, step_runs, upload_copies
+from tests.faults.conftest import (
+    FULL,
+    HostProcess,
+    figures,
+    finished,
+    step_runs,
+    upload_copies,
+    wait_until_finished,
+)
 from tests.faults.crashing_host import KILL_PROBABILITY
 
 IMAGES, KILLS = (50, 12) if FULL else (14, 4)
@@ -63,10 +71,7 @@ def test_sigkill_mid_batch_loses_and_duplicates_nothing(runtime, host_env, sampl
 
     final = HostProcess.start(env, tmp_path, KILLS)
     try:
-        deadline = time.monotonic() + (1200 if FULL else 400)
-        while finished(database, uploaded) < IMAGES and time.monotonic() < deadline and final.alive:
-            time.sleep(0.5)
-        assert finished(database, uploaded) == IMAGES, final.log.read_text()[-4000:]
+        wait_until_finished(database, uploaded, final, 1200 if FULL else 400)
     finally:
         final.stop()
 
