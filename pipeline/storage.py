@@ -12,14 +12,14 @@ import binascii
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import get_args
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
-from azure.storage.queue import QueueClient, QueueServiceClient, TextBase64EncodePolicy
+from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient, TextBase64EncodePolicy
 
 from pipeline.contract import BlobRef, PipelineContainer
 from pipeline.errors import ConfigurationError, InputRejected
@@ -175,16 +175,10 @@ class Storage:
         destination = self._queues.get_queue_client(target)
         moved = 0
         try:
-            while moved < limit:
-                batch = list(
-                    origin.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=60)
-                )
-                if not batch:
-                    break
-                for message in batch:
-                    destination.send_message(message.content)
-                    origin.delete_message(message)
-                    moved += 1
+            for message in _receive_all(origin, visibility_timeout=60, limit=limit):
+                destination.send_message(message.content)
+                origin.delete_message(message)
+                moved += 1
         except ResourceNotFoundError:
             pass  # no such queue yet: nothing ever failed there
         return moved
@@ -192,29 +186,35 @@ class Storage:
     def read_messages(
         self, queue: str, hide_seconds: int, limit: int = 10_000
     ) -> list[tuple[str, int, bytes]]:
-        """(id, dequeue count, decoded body) of every visible message, left in place but hidden a while.
-
-        Messages are received (a peek shows only the first 32) and hidden for ``hide_seconds`` so one pass
-        sees each once; they become visible again by themselves.
-        """
-        client = self._queue(queue)
-        found: list[tuple[str, int, bytes]] = []
-        try:
-            while len(found) < limit:
-                batch = list(
-                    client.receive_messages(
-                        messages_per_page=32, max_messages=32, visibility_timeout=hide_seconds
-                    )
-                )
-                if not batch:
-                    break
-                found += [(m.id, m.dequeue_count or 0, _base64_or_empty(m.content)) for m in batch]
-        except ResourceNotFoundError:
-            pass
-        return found
+        """(id, dequeue count, decoded body) of every visible message, left in place: hidden for
+        ``hide_seconds``, after which they become visible again by themselves."""
+        return [
+            (m.id, m.dequeue_count or 0, _base64_or_empty(m.content))
+            for m in _receive_all(self._queue(queue), visibility_timeout=hide_seconds, limit=limit)
+        ]
 
     def queue_length(self, queue: str) -> int:
         return self._queue(queue).get_queue_properties().approximate_message_count
+
+
+def _receive_all(client: QueueClient, visibility_timeout: int, limit: int) -> Iterator[QueueMessage]:
+    """The queue's visible messages, received 32 at a time and hidden ``visibility_timeout`` s so that one
+    pass meets each once (a peek shows only the first 32); whole pages until ``limit`` are received, none
+    if the queue does not exist."""
+    received = 0
+    try:
+        while received < limit:
+            batch = list(
+                client.receive_messages(
+                    messages_per_page=32, max_messages=32, visibility_timeout=visibility_timeout
+                )
+            )
+            if not batch:
+                return
+            yield from batch
+            received += len(batch)
+    except ResourceNotFoundError:
+        return
 
 
 def _base64_or_empty(text: str | None) -> bytes:
