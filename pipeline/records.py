@@ -12,12 +12,36 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pipeline.contract import JobMessage, utc_now
 from pipeline.db import Database
+from pipeline.faces.store import FaceIndexStore
+from pipeline.ids import face_id_for
 
 ERROR_TEXT_LIMIT = 4000
+
+
+class JobStatus(StrEnum):
+    """``images.status``: where an image's current job stands."""
+
+    PROCESSING = "processing"
+    COMPLETE = "complete"
+    FAILED = "failed"
+
+
+FINISHED = (JobStatus.COMPLETE, JobStatus.FAILED)
+# The failed_step of an upload whose job never started (the blob trigger gave up on it).
+INGEST_STEP = "ingest"
+
+
+class StepRunStatus(StrEnum):
+    """``step_runs.status``: how one attempt of one step ended."""
+
+    OK = "ok"
+    RETRYING = "retrying"
+    FAILED = "failed"
 
 
 def _clip(text: str | None, limit: int = ERROR_TEXT_LIMIT) -> str | None:
@@ -97,22 +121,20 @@ _FAIL_UNFINISHED_JOB = (
 )
 
 
-def face_id(job_id: uuid.UUID, face_index: int) -> str:
-    return str(uuid.uuid5(job_id, f"face/{face_index}"))
-
-
 class JobRecords:
     def __init__(self, database: Database) -> None:
         self._db = database
 
     def start_job(self, job: JobMessage) -> bool:
-        """Record a job as processing. False when this very job already finished (a repeated trigger)."""
+        """Record a job as processing. False when this very job already finished (a repeated trigger);
+        a job that failed to start (failed at ``ingest``) starts again."""
         now = utc_now()
         with self._db.transaction() as cursor:
             row = cursor.execute(
-                "SELECT job_id, status FROM images WHERE image_id = ?", str(job.image_id)
+                "SELECT job_id, status, failed_step FROM images WHERE image_id = ?", str(job.image_id)
             ).fetchone()
-            if row is not None and str(row[0]).lower() == str(job.job_id) and row[1] != "processing":
+            same_job = row is not None and str(row[0]).lower() == str(job.job_id)
+            if same_job and row[1] != JobStatus.PROCESSING and row[2] != INGEST_STEP:
                 return False
             # Both statements take the same parameters, in this order.
             params = (
@@ -169,6 +191,13 @@ class JobRecords:
                 step, _clip(reason), now, now, str(job.image_id), str(job.job_id),
             )  # fmt: skip
             return cursor.rowcount > 0
+
+    def fail_ingest(self, job: JobMessage, reason: str) -> bool:
+        """An upload whose job could not start, failed at ``ingest`` with the reason; True if recorded.
+
+        Nothing changes when this very job already finished, or a newer upload of the blob owns the row.
+        """
+        return self.start_job(job) and self.fail_job(job, INGEST_STEP, reason)
 
     def complete_job(self, job: JobMessage, outcome: JobOutcome) -> bool:
         """Write the job's results and mark it complete, in one transaction. False if superseded."""
@@ -243,17 +272,13 @@ class JobRecords:
             "(SELECT face_id FROM faces WHERE image_id = ? AND (job_id <> ? OR face_index >= ?))",
             *params,
         )
-        cursor.execute(
-            "DELETE FROM face_index WHERE face_id IN "
-            "(SELECT face_id FROM faces WHERE image_id = ? AND (job_id <> ? OR face_index >= ?))",
-            *params,
-        )
+        FaceIndexStore.delete_superseded(cursor, *params)
         cursor.execute("DELETE FROM faces WHERE image_id = ? AND (job_id <> ? OR face_index >= ?)", *params)
         if not faces:
             return
         rows = [
             (face.left, face.top, face.width, face.height, face.detection_score, face.crop_blob, face.embedding,
-             face.persisted_face_id, face_id(job.job_id, face.face_index))
+             face.persisted_face_id, face_id_for(job.job_id, face.face_index))
             for face in faces
         ]  # fmt: skip
         cursor.executemany(
@@ -266,9 +291,9 @@ class JobRecords:
             "rect_height, detection_score, crop_blob, embedding, persisted_face_id) "
             "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM faces WHERE face_id = ?)",
             [
-                (face_id(job.job_id, face.face_index), image_id, job_id, face.face_index, face.left, face.top,
+                (face_id_for(job.job_id, face.face_index), image_id, job_id, face.face_index, face.left, face.top,
                  face.width, face.height, face.detection_score, face.crop_blob, face.embedding,
-                 face.persisted_face_id, face_id(job.job_id, face.face_index))
+                 face.persisted_face_id, face_id_for(job.job_id, face.face_index))
                 for face in faces
             ],
         )  # fmt: skip
@@ -287,7 +312,7 @@ class JobRecords:
                 image_id, image_id,
             )  # fmt: skip
             cursor.execute("DELETE FROM step_runs WHERE image_id = ?", image_id)
-            cursor.execute("DELETE FROM face_index WHERE image_id = ?", image_id)
+            FaceIndexStore.delete_image(cursor, image_id)
             cursor.execute("DELETE FROM images WHERE image_id = ?", image_id)
 
     def restart_job(self, job: JobMessage) -> None:
