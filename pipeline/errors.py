@@ -30,3 +30,11 @@ class VisionServiceUnavailable(PipelineError):
 
     Transient: the queue retries the message later. Never a reason to fail the job for good.
     """
+
+
+class StorageUnavailable(PipelineError):
+    """The storage account cannot be reached (an operator command says so at once, in one line)."""
+
+
+class DatabaseUnavailable(PipelineError):
+    """The SQL database cannot be reached (an operator command says so at once, in one line)."""

@@ -16,7 +16,7 @@ import pytest
 
 from devhost.azure_vision_server import AzureVisionServer
 from pipeline.errors import InputRejected, VisionServiceUnavailable
-from pipeline.vision.azure import AzureFaceList, AzureVision, vision_client
+from pipeline.vision.azure import AzureAccounts, AzureFaceList, AzureVision
 from pipeline.vision.base import VisionImage
 from pipeline.vision.retry import AzureRequestRejected, RetryPolicy
 from tests.vision.conftest import KEY, settings_for, wait_for_training
@@ -348,7 +348,7 @@ def test_seeded_list_holds_the_synthetic_faces_and_never_matches_a_real_one(serv
 
 def test_synchronous_ocr_returns_the_words_in_one_call(server, images):
     before = admin(server, "/_admin/stats")["requests"].get("ocr", 0)
-    result = vision_client(server.endpoint, KEY).recognize_printed_text_in_stream(
+    result = AzureAccounts(settings_for(server)).vision.recognize_printed_text_in_stream(
         io.BytesIO(images("page_of_text.png").data)
     )
     words = [word.text for region in result.regions for line in region.lines for word in line.words]
