@@ -70,7 +70,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 from PIL import Image
 
-from pipeline.faceindex import MATCH_DISTANCE, distance_to_confidence
+from pipeline.faces.local_index import MATCH_DISTANCE, distance_to_confidence
 from pipeline.vision import local as local_vision
 from pipeline.vision.base import DetectedFace, VisionImage, VisionProvider, decode_embedding
 

@@ -78,20 +78,3 @@ def _delete_blobs(runtime: Runtime, image_id: str, blob_name: str) -> int:
     for ref in refs:
         storage.delete(ref)
     return len(refs)
-
-
-def forget_request(runtime: Runtime, params: dict[str, object]) -> tuple[int, dict]:
-    """The HTTP form: ``{"image_id": ...}`` or ``{"batch": ...}``."""
-    unknown = sorted(set(params) - {"image_id", "batch", "code"})
-    if unknown:
-        return 400, {"error": f"unknown parameter(s): {', '.join(unknown)}; use image_id or batch"}
-    image_id, batch = params.get("image_id"), params.get("batch")
-    if (image_id is None) == (batch is None):
-        return 400, {"error": "give exactly one of image_id or batch"}
-    try:
-        summary = forget(runtime, image_id=None if image_id is None else str(image_id), batch=batch)
-    except ValueError:
-        return 400, {"error": "image_id must be a UUID"}
-    if summary.images == 0:
-        return 404, {"error": "no such image" if image_id is not None else "no images in that batch"}
-    return 200, summary.as_dict()

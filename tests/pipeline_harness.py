@@ -17,9 +17,12 @@ from azure.functions.queue import QueueMessage
 from azure.storage.queue import QueueServiceClient
 
 from pipeline.contract import IMAGES_CONTAINER, BlobRef
-from pipeline.helper import StepHandler, image_id_for, start_job
+from pipeline.helper import StepHandler
+from pipeline.ids import image_id_for
+from pipeline.ingest import start_job
 from pipeline.routing import queue_name
 from pipeline.runtime import Runtime
+from pipeline.settings_file import environment_only
 
 ROOT = Path(__file__).resolve().parent.parent
 READY = "Local Functions host ready"
@@ -94,7 +97,7 @@ def start_host(env: dict[str, str], log: Path, *arguments: str) -> subprocess.Po
             "--port",
             "0",
             "--settings",
-            str(log.parent / "none.json"),
+            str(environment_only(log.parent)),
             *arguments,
         ],
         cwd=ROOT,
