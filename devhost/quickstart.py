@@ -75,7 +75,7 @@ def _start_azure_server_if_needed():
     steps = pipeline_steps_setting().split(",")
     if all(choice.for_step(step.strip()) != "azure" for step in steps) or os.environ.get(VISION_ENDPOINT):
         return None
-    from devhost.azure_vision_server import AzureVisionServer
+    from devhost.azure_vision import AzureVisionServer
 
     key = generate_account_key()
     server = AzureVisionServer(key=key, data_dir=LOCAL / "azure-vision").start()

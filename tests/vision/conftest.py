@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from devhost.azure_vision_server import AzureVisionServer
+from devhost.azure_vision import AzureVisionServer
 from pipeline.settings import AzureVisionSettings
 from pipeline.vision.azure import AzureFaceList
 from pipeline.vision.base import VisionImage

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from devhost.azure_vision_server import AzureVisionServer
+from devhost.azure_vision import AzureVisionServer
 from pipeline.errors import InputRejected, VisionServiceUnavailable
 from pipeline.vision.azure import AzureFaceList, AzureVision, vision_client
 from pipeline.vision.base import VisionImage
@@ -308,7 +308,7 @@ def test_command_line_prints_the_endpoint_and_serves(tmp_path):
         [
             sys.executable,
             "-m",
-            "devhost.azure_vision_server",
+            "devhost.azure_vision",
             "--port",
             "0",
             "--key",
