@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from devhost.azure_vision import AzureVisionServer
+from devhost.azure_vision import CREDENTIAL_OVERRIDES, AzureVisionServer
 from pipeline.settings import AzureVisionSettings
 from pipeline.vision.azure import AzureFaceList
 from pipeline.vision.base import VisionImage
@@ -29,6 +30,36 @@ def server(
 ) -> Iterator[AzureVisionServer]:
     with AzureVisionServer(KEY, tmp_path_factory.mktemp("azure-vision"), vision=local_vision) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def keyless_server(
+    tmp_path_factory: pytest.TempPathFactory, local_vision: LocalVision
+) -> Iterator[AzureVisionServer]:
+    """The server as the templates deploy the accounts: Entra ID tokens only (disableLocalAuth), with the App
+    Service managed identity endpoint a Function App has. ``KEY`` is configured, and refused."""
+    with AzureVisionServer(
+        KEY,
+        tmp_path_factory.mktemp("azure-vision-keyless"),
+        vision=local_vision,
+        identity_header=secrets.token_hex(16),
+        disable_local_auth=True,
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def identity_env(keyless_server: AzureVisionServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """This process's environment pointed at ``keyless_server``: a real ``DefaultAzureCredential`` gets its
+    tokens from the server's managed identity endpoint. Returns the variables set (VISION_AUTH=identity, the
+    endpoints, IDENTITY_ENDPOINT and IDENTITY_HEADER); a host started in a subprocess needs the same ones,
+    without the CREDENTIAL_OVERRIDES."""
+    for name in CREDENTIAL_OVERRIDES:
+        monkeypatch.delenv(name, raising=False)
+    environment = keyless_server.identity_environment()
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return environment
 
 
 def settings_for(
