@@ -49,6 +49,7 @@ APP_SETTINGS: tuple[str, ...] = (
     PIPELINE_STEPS,
     SQL_CONNECTION_STRING,
     VISION_PROVIDER,
+    "VISION_AUTH",  # key, or identity (Microsoft Entra ID through DefaultAzureCredential)
     VISION_ENDPOINT,
     VISION_KEY,
     FACE_ENDPOINT,
