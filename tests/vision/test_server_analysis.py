@@ -71,4 +71,3 @@ def test_a_full_analysis_comes_back_through_the_sdk_as_it_went_in(tmp_path, loca
     with AzureVisionServer(KEY, tmp_path, vision=FullAnalysis(local_vision)) as server:
         analysis = AzureVision(settings_for(server)).analyze(images("grace_hopper.jpg"))
     assert analysis == FULL
-
