@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +19,26 @@ from pipeline.vision.base import VisionImage
 from pipeline.vision.local import LocalVision
 
 KEY = "local-test-key"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def command_line_server(*arguments: str) -> Iterator[str]:
+    """``python -m devhost.azure_vision`` with ``arguments``: its ready line while it serves; it must then stop
+    cleanly when terminated."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devhost.azure_vision", *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        assert process.stdout is not None
+        yield process.stdout.readline()
+    finally:
+        process.terminate()
+        assert process.wait(timeout=20) == 0
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import jwt
 import pytest
@@ -25,7 +24,7 @@ from msrest.authentication import BasicTokenAuthentication
 from devhost.azure_vision import COGNITIVE_SERVICES_SCOPE, AzureVisionServer
 from pipeline.errors import InputRejected
 from pipeline.vision.azure import AzureVision
-from tests.vision.conftest import KEY, settings_for
+from tests.vision.conftest import KEY, REPO, command_line_server, settings_for
 from tests.vision.test_azure_provider import admin
 
 pytestmark = pytest.mark.timeout(120)
@@ -188,24 +187,9 @@ def test_the_identity_endpoint_checks_its_secret_and_the_identity_asked_for(
 
 
 def test_the_command_line_serves_keyless(tmp_path):
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "devhost.azure_vision",
-            "--data",
-            str(tmp_path),
-            "--disable-local-auth",
-            "--identity-header",
-            "S",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    try:
-        line = process.stdout.readline()
+    with command_line_server(
+        "--data", str(tmp_path), "--disable-local-auth", "--identity-header", "S"
+    ) as line:
         match = re.search(r"ready at (http://127\.0\.0\.1:\d+); managed identity at (\S+/msi/token)", line)
         assert match, line
         endpoint, identity = match.groups()
@@ -221,9 +205,6 @@ def test_the_command_line_serves_keyless(tmp_path):
             with pytest.raises(urllib.error.HTTPError) as answered:
                 urllib.request.urlopen(urllib.request.Request(lists, headers=headers), timeout=10)
             assert answered.value.code == expected
-    finally:
-        process.terminate()
-        assert process.wait(timeout=20) == 0
 
 
 def test_the_command_line_wants_a_key_or_keyless(tmp_path):
@@ -232,7 +213,7 @@ def test_the_command_line_wants_a_key_or_keyless(tmp_path):
             [sys.executable, "-m", "devhost.azure_vision", "--data", str(tmp_path), *extra],
             capture_output=True,
             text=True,
-            cwd=Path(__file__).resolve().parents[2],
+            cwd=REPO,
             timeout=60,
         )
         assert result.returncode == 2 and "give --key, or --disable-local-auth" in result.stderr
