@@ -22,7 +22,7 @@ from pathlib import Path
 from PIL import Image, ImageEnhance, ImageOps
 
 from bench.rate_limit import admin
-from devhost.azure_vision_server import AzureVisionServer
+from devhost.azure_vision import AzureVisionServer
 from devhost.samples import build_sample_set
 from pipeline.imaging import make_working_copy
 from pipeline.settings import AzureVisionSettings

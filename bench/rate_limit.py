@@ -25,7 +25,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from devhost.azure_vision_server import AzureVisionServer
+from devhost.azure_vision import AzureVisionServer
 from devhost.azurite import REPO_ROOT, Azurite
 from devhost.quickstart import start_host, stop_host
 from devhost.samples import EXPECTED, build_sample_set

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devhost.azure_vision_server import AzureVisionServer
+from devhost.azure_vision import AzureVisionServer
 from devhost.azurite import REPO_ROOT, Azurite
 from devhost.quickstart import start_host, stop_host
 from devhost.samples import build_sample_set

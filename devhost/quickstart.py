@@ -79,7 +79,7 @@ def _start_azure_server_if_needed():
     choice = VisionChoice.parse(os.environ.get(VISION_PROVIDER, ""), STEPS_BY_NAME)
     if not choice.uses(Provider.AZURE) or os.environ.get(VISION_ENDPOINT):
         return None
-    from devhost.azure_vision_server import AzureVisionServer
+    from devhost.azure_vision import AzureVisionServer
 
     key = generate_account_key()
     server = AzureVisionServer(key=key, data_dir=LOCAL / "azure-vision").start()

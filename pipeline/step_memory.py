@@ -99,7 +99,9 @@ def memory_context(
             step=kind.name,
             attempt=1,
             finished_at=now,
-            output=output.model_dump(mode="json", exclude_none=True) if isinstance(output, BaseModel) else output,
+            output=output.model_dump(mode="json", exclude_none=True)
+            if isinstance(output, BaseModel)
+            else output,
         )
         for kind, output in (results or {}).items()
     }

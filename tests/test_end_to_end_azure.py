@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from devhost.azure_vision_server import AzureVisionServer
+from devhost.azure_vision import AzureVisionServer
 from devhost.samples import EXPECTED, SAME_PERSON_PAIRS
 from pipeline.db import Database
 from pipeline.storage import Storage

@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from devhost.azure_vision_server import AzureVisionServer
+from devhost.azure_vision import AzureVisionServer
 from pipeline.vision.azure import AzureVision
 from pipeline.vision.azure.provider import READ_FIRST_POLL, ReadPacing, _service_time
 from pipeline.vision.base import TextReading, VisionImage
