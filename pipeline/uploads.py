@@ -200,6 +200,6 @@ def summary(database: Database, refs: Sequence[BlobRef], out: IO[str] = sys.stdo
     ended = [moment for moment in (_datetime(last) for _, last in spans) if moment]
     if started and ended:
         print(
-            f"batch time: {(max(ended) - min(started)).total_seconds():.1f} s from the first upload's start to the last image's end",
+            f"batch time: {(max(ended) - min(started)).total_seconds():.1f} s from the first job's start to the last job's end",
             file=out,
         )
