@@ -9,7 +9,7 @@ import os
 
 import azure.functions as func
 
-from pipeline.api.routes import operator_api, query_api
+from pipeline.api.routes import operator_api, people_api, query_api
 from pipeline.functions import pipeline_functions
 from pipeline.runtime import LazyRuntime
 from pipeline.settings import Settings
@@ -22,3 +22,4 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(pipeline_functions(runtime, REGISTERED_STEPS, match_step=Facematch.name))
 app.register_functions(query_api(runtime))
 app.register_functions(operator_api(runtime))
+app.register_functions(people_api(runtime))

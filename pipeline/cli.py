@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import getpass
 import importlib
 import json
 import sys
@@ -23,10 +24,13 @@ from pathlib import Path
 import pyodbc
 
 from pipeline import api
+from pipeline.api import persons as api_persons
+from pipeline.api import reviews as api_reviews
 from pipeline.api.actions import ForgetParams
 from pipeline.api.params import BadRequest, parse
 from pipeline.db import Database
 from pipeline.errors import ConfigurationError, PipelineError
+from pipeline.faces.reviews import Decision
 from pipeline.forget import forget
 from pipeline.records import JobStatus
 from pipeline.replay import replay_poison, replayable
@@ -116,6 +120,25 @@ def _parser() -> argparse.ArgumentParser:
     erase = forget_parser.add_mutually_exclusive_group(required=True)
     erase.add_argument("--image-id")
     erase.add_argument("--batch")
+    forget_parser.add_argument("--actor", default=_operator(), help="who asks (recorded in v_audit)")
+    reprocess_parser.add_argument("--actor", default=_operator(), help="who asks (recorded in v_audit)")
+    replay_parser.add_argument("--actor", default=_operator(), help="who asks (recorded in v_audit)")
+    review_parser = commands.add_parser("review", help="confirm or reject a matched pair of faces")
+    review_parser.add_argument("--face-id", required=True)
+    review_parser.add_argument("--matched-face-id", required=True)
+    review_parser.add_argument("--decision", required=True, choices=list(Decision))
+    review_parser.add_argument("--reviewer", required=True)
+    review_parser.add_argument("--note")
+    persons_parser = commands.add_parser("persons", help="list persons (of a batch), or rebuild them all")
+    persons_parser.add_argument("--batch")
+    persons_parser.add_argument("--limit", default="500")
+    persons_parser.add_argument(
+        "--recompute", action="store_true", help="regroup every face from the matches and the decisions"
+    )
+    person_parser = commands.add_parser("person", help="one person's faces; --label names it")
+    person_parser.add_argument("--person-id", required=True)
+    person_parser.add_argument("--label", help="a label (a case reference, say); an empty one clears it")
+    person_parser.add_argument("--reviewer", default=_operator(), help="who labels (recorded in v_audit)")
     upload_parser = commands.add_parser("upload", help="upload a folder as a batch and wait for it")
     upload_parser.add_argument("folder", type=Path)
     upload_parser.add_argument("--batch", default=time.strftime("upload-%Y%m%d-%H%M%S"))
@@ -151,14 +174,16 @@ def _run(args: argparse.Namespace, settings: Settings, registry: Mapping[str, St
         return 0 if code == 200 else REFUSED
     if args.command == "upload":
         return _upload(args, settings)
+    if args.command in ("review", "persons", "person"):
+        return _people(args, Runtime.from_settings(settings, registry))
     runtime = _runtime(settings, registry)
     if args.command == "replay-poison":
         if args.step is not None and args.step not in replayable(runtime):
             raise UsageError(f"--step {args.step!r}: unknown; replayable: {', '.join(replayable(runtime))}")
-        _print(replay_poison(runtime, args.step))
+        _print(replay_poison(runtime, args.step, actor=args.actor))
         return 0
     if args.command == "forget":
-        erased = forget(runtime, image_id=_image_id(args.image_id), batch=args.batch)
+        erased = forget(runtime, image_id=_image_id(args.image_id), batch=args.batch, actor=args.actor)
         _print(erased.as_dict())
         if erased.images == 0:
             print(
@@ -167,9 +192,50 @@ def _run(args: argparse.Namespace, settings: Settings, registry: Mapping[str, St
             )
             return REFUSED
         return 0
-    queued = reprocess(runtime, batch=args.batch, status=args.status, force=args.force)
+    queued = reprocess(runtime, batch=args.batch, status=args.status, force=args.force, actor=args.actor)
     _print(queued.as_dict())
     return 0
+
+
+def _people(args: argparse.Namespace, runtime: Runtime) -> int:
+    """Decisions and persons need SQL only: the same functions as the HTTP API, the same checks."""
+    runtime.database.check()
+    if args.command == "review":
+        params = {"face_id": args.face_id, "matched_face_id": args.matched_face_id, "decision": args.decision,
+                  "reviewer": args.reviewer, **({"note": args.note} if args.note is not None else {})}  # fmt: skip
+        return _answer(api_reviews.post_review(runtime.reviews, params))
+    if args.command == "persons":
+        if args.recompute:
+            _print(runtime.records.persons.recompute())
+            return 0
+        params = {"limit": args.limit, **({"batch": args.batch} if args.batch else {})}
+        return _answer(api_persons.list_persons(runtime.database, params))
+    if args.label is not None:
+        change = {"label": args.label} if args.label else {"clear_label": True}
+        code, body = api_persons.change_person(
+            runtime.reviews, args.person_id, {"reviewer": args.reviewer, **change}
+        )
+        if code != 200:
+            return _answer((code, body))
+    return _answer(api_persons.get_person(runtime.database, args.person_id, {}))
+
+
+def _answer(result: tuple[int, dict]) -> int:
+    """An API answer on stdout; a refusal in one line on stderr."""
+    code, body = result
+    if code >= 400:
+        print(f"{_PROG}: {body['error']}", file=sys.stderr)
+        return BROKEN if code == 400 else REFUSED
+    _print(body)
+    return 0
+
+
+def _operator() -> str:
+    """Who runs the command, as recorded in the audit trail unless --actor says otherwise."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
 
 
 def _image_id(value: str | None) -> str | None:

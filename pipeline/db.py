@@ -45,6 +45,9 @@ class Dialect:
     begin: str | None
     # Idempotent DDL for the table that records applied migrations.
     version_table: str
+    # Taken by every transaction that regroups persons, so two never regroup the same faces at once (SQLite:
+    # none needed, BEGIN IMMEDIATE already serialises writers).
+    persons_lock: str | None
     # What follows ``ORDER BY`` to return one page, its parameters given by ``page_parameters``.
     page_clause: str
     page_limit_first: bool
@@ -71,6 +74,7 @@ SQLITE = Dialect(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
         "applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"
     ),
+    persons_lock=None,
     page_clause=" LIMIT ? OFFSET ?",
     page_limit_first=True,
 )
@@ -86,6 +90,11 @@ TSQL = Dialect(
         "IF OBJECT_ID(N'dbo.schema_migrations', N'U') IS NULL "
         "CREATE TABLE dbo.schema_migrations (version INT NOT NULL PRIMARY KEY, name NVARCHAR(200) NOT NULL, "
         "applied_at DATETIME2(3) NOT NULL CONSTRAINT df_schema_migrations_applied DEFAULT SYSUTCDATETIME())"
+    ),
+    persons_lock=(
+        "DECLARE @result INT; EXEC @result = sp_getapplock @Resource = 'imaginem-persons', "
+        "@LockMode = 'Exclusive', @LockOwner = 'Transaction', @LockTimeout = 30000; "
+        "IF @result < 0 THROW 50000, 'could not take the persons lock', 1;"
     ),
     page_clause=" OFFSET ? ROWS FETCH NEXT ? ROWS ONLY",
     page_limit_first=False,

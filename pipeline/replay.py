@@ -13,6 +13,8 @@ import logging
 
 from pydantic import ValidationError
 
+from pipeline import audit
+from pipeline.audit import UNNAMED_ACTOR, Action
 from pipeline.contract import IMAGES_CONTAINER, BlobRef, decode_message
 from pipeline.errors import InvalidMessage
 from pipeline.ingest import job_for, start_job
@@ -30,7 +32,7 @@ def replayable(runtime: Runtime) -> list[str]:
     return [INGEST_STEP, *runtime.registry]
 
 
-def replay_poison(runtime: Runtime, step: str | None = None) -> dict[str, int]:
+def replay_poison(runtime: Runtime, step: str | None = None, actor: str = UNNAMED_ACTOR) -> dict[str, int]:
     """Replay the poison messages of one step, of ``ingest``, or of all of them; counts per name."""
     if step is not None and step not in replayable(runtime):
         raise ValueError(f"unknown step {step!r}; replayable: {', '.join(replayable(runtime))}")
@@ -42,6 +44,8 @@ def replay_poison(runtime: Runtime, step: str | None = None) -> dict[str, int]:
             counts[name] = runtime.storage.move_messages(
                 poison_queue_name(queue_name(name)), queue_name(name)
             )
+    with runtime.database.transaction() as cursor:
+        audit.record(cursor, actor, Action.REPLAY_POISON, step=step, replayed=counts)
     return counts
 
 

@@ -18,6 +18,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
+from pipeline import audit
+from pipeline.audit import UNNAMED_ACTOR, Action
 from pipeline.contract import BlobRef, JobMessage, StepResult, utc_now
 from pipeline.errors import ConfigurationError
 from pipeline.helper import dispatch
@@ -80,7 +82,12 @@ def _plan(runtime: Runtime, done: dict[str, dict], force: bool, has_original: bo
 
 
 def reprocess(
-    runtime: Runtime, *, batch: str | None = None, status: str | None = None, force: bool = False
+    runtime: Runtime,
+    *,
+    batch: str | None = None,
+    status: str | None = None,
+    force: bool = False,
+    actor: str = UNNAMED_ACTOR,
 ) -> ReprocessSummary:
     """Queue the selected images (a batch, a status, both, or all) through the steps they lack."""
     queued = up_to_date = 0
@@ -116,4 +123,9 @@ def reprocess(
             "reprocessing %s: %s", blob_name, ",".join(steps[position:]) + (" (forced)" if force else "")
         )
         queued += 1
+    with runtime.database.transaction() as cursor:
+        audit.record(
+            cursor, actor, Action.REPROCESS, batch=batch, status=status, force=force, queued=queued,
+            up_to_date=up_to_date,
+        )  # fmt: skip
     return ReprocessSummary(queued=queued, up_to_date=up_to_date)

@@ -22,6 +22,7 @@ from pipeline.contract import SCHEMA_VERSION
 from pipeline.db import Database
 from pipeline.errors import ConfigurationError
 from pipeline.faces.index import FaceIndex
+from pipeline.faces.reviews import Reviews
 from pipeline.faces.store import FaceIndexStore
 from pipeline.records import JobRecords
 from pipeline.routing import queue_name, validate_pipeline
@@ -70,6 +71,7 @@ class Runtime:
     records: JobRecords
     claims: ClaimCheck
     face_store: FaceIndexStore
+    reviews: Reviews
     max_dequeue_count: int
     _providers: dict[Provider, VisionProvider] = field(default_factory=dict)
     _face_indexes: dict[Provider, FaceIndex] = field(default_factory=dict)
@@ -80,15 +82,17 @@ class Runtime:
     def from_settings(cls, settings: Settings, registry: Mapping[str, Step]) -> Runtime:
         storage = Storage.from_settings(settings.storage)
         database = Database(settings.sql_connection_string)
+        records = JobRecords(database)
         return cls(
             settings=settings,
             registry=registry,
             pipeline=validate_pipeline(settings.pipeline_steps, registry),
             storage=storage,
             database=database,
-            records=JobRecords(database),
+            records=records,
             claims=ClaimCheck(storage),
             face_store=FaceIndexStore(database),
+            reviews=Reviews(database, records.persons),
             max_dequeue_count=max_dequeue_count(),
         )
 

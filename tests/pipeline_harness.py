@@ -52,27 +52,31 @@ class Harness:
 
     def deliver(self, step: str, *, dequeue_count: int | None = None, keep: bool = False) -> int:
         """Deliver every message waiting on the step's queue to its handler; returns how many."""
-        client = self.queues.get_queue_client(queue_name(step))
         delivered = 0
         for raw in self.receive_raw(queue_name(step)):
-            message = QueueMessage(
-                id=raw.id,
-                body=base64.b64decode(raw.content),
-                dequeue_count=dequeue_count or raw.dequeue_count,
-                pop_receipt=raw.pop_receipt,
-            )
-            try:
-                self.handlers[step](message)
-            except Exception:
-                keep = True  # a failed invocation leaves the message on the queue, as the host does
-                raise
-            finally:
-                if keep:  # visible again at once: the queue will deliver it again
-                    client.update_message(raw.id, raw.pop_receipt, visibility_timeout=0)
-                else:
-                    client.delete_message(raw.id, raw.pop_receipt)
+            self.deliver_one(step, raw, dequeue_count=dequeue_count, keep=keep)
             delivered += 1
         return delivered
+
+    def deliver_one(self, step: str, raw, *, dequeue_count: int | None = None, keep: bool = False) -> None:
+        """Deliver one received message to the step's handler, then settle it as the host does."""
+        client = self.queues.get_queue_client(queue_name(step))
+        message = QueueMessage(
+            id=raw.id,
+            body=base64.b64decode(raw.content),
+            dequeue_count=dequeue_count or raw.dequeue_count,
+            pop_receipt=raw.pop_receipt,
+        )
+        try:
+            self.handlers[step](message)
+        except Exception:
+            keep = True  # a failed invocation leaves the message on the queue, as the host does
+            raise
+        finally:
+            if keep:  # visible again at once: the queue will deliver it again
+                client.update_message(raw.id, raw.pop_receipt, visibility_timeout=0)
+            else:
+                client.delete_message(raw.id, raw.pop_receipt)
 
     def run_all(self) -> None:
         """Deliver until every step queue is empty, in pipeline order."""

@@ -60,7 +60,7 @@ def test_post_bodies_are_json_objects_of_bounded_size():
         ({"batch": "a\nb"}, "batch must be at most 256 characters, without '/' or control characters"),
         ({"image_id": "not-a-uuid"}, "image_id must be a UUID"),
         ({}, "give exactly one of image_id or batch"),
-        ({"batch": "b", "force": True}, "unknown parameter 'force'; expected: image_id, batch"),
+        ({"batch": "b", "force": True}, "unknown parameter 'force'; expected: image_id, batch, actor"),
     ],
 )
 def test_forget_refuses_wrong_parameters_before_erasing_anything(params, message):

@@ -81,7 +81,7 @@ def test_reprocess_refuses_an_unknown_status(runtime):
         ({"all": "maybe"}, "all must be true or false"),
         (
             {"batch": "x", "everything": True},
-            "unknown parameter 'everything'; expected: batch, status, all, force",
+            "unknown parameter 'everything'; expected: batch, status, all, force, actor",
         ),
     ],
 )

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from pipeline.api.params import BadRequest, BatchId, Flag, NotFound, Params, Text, Uuid, one_of, parse
 from pipeline.api.values import Result, endpoint
+from pipeline.audit import MAX_ACTOR, UNNAMED_ACTOR
 from pipeline.forget import forget
 from pipeline.records import JobStatus
 from pipeline.replay import replay_poison, replayable
 from pipeline.reprocess import reprocess
 from pipeline.runtime import Runtime
+
+# Who asks, as recorded in the audit trail (a machine client with a function key may name no one).
+Actor = Annotated[Text, Field(max_length=MAX_ACTOR)]
 
 
 class ReprocessParams(Params):
@@ -21,6 +25,7 @@ class ReprocessParams(Params):
     status: Annotated[str, one_of(*JobStatus)] | None = None
     all: Flag = False
     force: Flag = False
+    actor: Actor = UNNAMED_ACTOR
 
     @model_validator(mode="after")
     def _selects_something(self) -> ReprocessParams:
@@ -32,6 +37,7 @@ class ReprocessParams(Params):
 class ForgetParams(Params):
     image_id: Uuid | None = None
     batch: BatchId | None = None
+    actor: Actor = UNNAMED_ACTOR
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ForgetParams:
@@ -42,13 +48,14 @@ class ForgetParams(Params):
 
 class ReplayParams(Params):
     step: Text | None = None
+    actor: Actor = UNNAMED_ACTOR
 
 
 @endpoint
 def reprocess_request(runtime: Runtime, params: dict[str, Any]) -> Result:
     """``{"batch": ...}``, ``{"status": ...}`` (both may combine) or ``{"all": true}``; ``force``."""
     query = parse(ReprocessParams, params)
-    summary = reprocess(runtime, batch=query.batch, status=query.status, force=query.force)
+    summary = reprocess(runtime, batch=query.batch, status=query.status, force=query.force, actor=query.actor)
     if query.batch is not None and summary.queued + summary.up_to_date == 0:
         raise NotFound(
             f"no images in batch {query.batch}" + (f" with status {query.status}" if query.status else "")
@@ -60,7 +67,7 @@ def reprocess_request(runtime: Runtime, params: dict[str, Any]) -> Result:
 def forget_request(runtime: Runtime, params: dict[str, Any]) -> Result:
     """``{"image_id": ...}`` or ``{"batch": ...}``."""
     query = parse(ForgetParams, params)
-    summary = forget(runtime, image_id=query.image_id, batch=query.batch)
+    summary = forget(runtime, image_id=query.image_id, batch=query.batch, actor=query.actor)
     if summary.images == 0:
         raise NotFound("no such image" if query.image_id is not None else "no images in that batch")
     return 200, summary.as_dict()
@@ -72,4 +79,4 @@ def replay_request(runtime: Runtime, params: dict[str, Any]) -> Result:
     query = parse(ReplayParams, params)
     if query.step is not None and query.step not in replayable(runtime):
         raise BadRequest(f"unknown step {query.step!r}; replayable: {', '.join(replayable(runtime))}")
-    return 202, {"replayed": replay_poison(runtime, query.step)}
+    return 202, {"replayed": replay_poison(runtime, query.step, actor=query.actor)}

@@ -1,4 +1,4 @@
-"""The HTTP routes of the query API and the operator actions, as Blueprints the function app registers.
+"""The HTTP routes of the query API, the operator actions and people/review, as Blueprints the app registers.
 
 Each route reads its parameters (the query string each parameter once, the route's ids, a POST's JSON
 object body) and hands them to the framework-free functions of :mod:`pipeline.api`; every answer is JSON,
@@ -16,7 +16,7 @@ from typing import Any
 import azure.functions as func
 import pyodbc
 
-from pipeline.api import actions, batches, faces, images
+from pipeline.api import actions, batches, faces, images, persons, reviews
 from pipeline.api.params import BadRequest, query_parameters
 from pipeline.api.values import Result
 from pipeline.runtime import Runtime
@@ -97,18 +97,23 @@ def query_api(runtime: Callable[[], Runtime]) -> func.Blueprint:
     return bp
 
 
+def _posted(req: func.HttpRequest, run: Callable[[dict[str, Any]], Result]) -> func.HttpResponse:
+    """A POST route: its parameters read (413 past the size limit), then ``run`` with them."""
+    try:
+        params = post_parameters(req)
+    except _TooLarge:
+        return json_response(413, {"error": f"the body must be at most {MAX_BODY_BYTES} bytes"})
+    except BadRequest as exc:
+        return json_response(400, {"error": str(exc)})
+    return answer(lambda: run(params))
+
+
 def operator_api(runtime: Callable[[], Runtime]) -> func.Blueprint:
     """POST reprocess, forget, replay-poison."""
     bp = func.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
 
     def action(req: func.HttpRequest, run: Callable[[Runtime, dict[str, Any]], Result]) -> func.HttpResponse:
-        try:
-            params = post_parameters(req)
-        except _TooLarge:
-            return json_response(413, {"error": f"the body must be at most {MAX_BODY_BYTES} bytes"})
-        except BadRequest as exc:
-            return json_response(400, {"error": str(exc)})
-        return answer(lambda: run(runtime(), params))
+        return _posted(req, lambda params: run(runtime(), params))
 
     @bp.route(route="reprocess", methods=["POST"])
     def reprocess_images(req: func.HttpRequest) -> func.HttpResponse:
@@ -121,5 +126,34 @@ def operator_api(runtime: Callable[[], Runtime]) -> func.Blueprint:
     @bp.route(route="replay-poison", methods=["POST"])
     def replay_poison_messages(req: func.HttpRequest) -> func.HttpResponse:
         return action(req, actions.replay_request)
+
+    return bp
+
+
+def people_api(runtime: Callable[[], Runtime]) -> func.Blueprint:
+    """GET/POST reviews, GET persons, GET/POST persons/{person_id}."""
+    bp = func.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
+
+    @bp.route(route="reviews", methods=["GET"])
+    def list_reviews(req: func.HttpRequest) -> func.HttpResponse:
+        return answer(lambda: reviews.list_reviews(runtime().database, query_parameters(req.url)))
+
+    @bp.route(route="reviews", methods=["POST"])
+    def post_review(req: func.HttpRequest) -> func.HttpResponse:
+        return _posted(req, lambda params: reviews.post_review(runtime().reviews, params))
+
+    @bp.route(route="persons", methods=["GET"])
+    def list_persons(req: func.HttpRequest) -> func.HttpResponse:
+        return answer(lambda: persons.list_persons(runtime().database, query_parameters(req.url)))
+
+    @bp.route(route="persons/{person_id}", methods=["GET"])
+    def get_person(req: func.HttpRequest) -> func.HttpResponse:
+        person_id = req.route_params.get("person_id")
+        return answer(lambda: persons.get_person(runtime().database, person_id, query_parameters(req.url)))
+
+    @bp.route(route="persons/{person_id}", methods=["POST"])
+    def change_person(req: func.HttpRequest) -> func.HttpResponse:
+        person_id = req.route_params.get("person_id")
+        return _posted(req, lambda params: persons.change_person(runtime().reviews, person_id, params))
 
     return bp

@@ -9,6 +9,7 @@ from typing import Any, ParamSpec
 
 from pipeline.api.params import BadRequest, NotFound
 from pipeline.db import Database
+from pipeline.errors import DecisionRefused, UnknownSubject
 
 Body = dict[str, Any]
 Result = tuple[int, Body]
@@ -16,7 +17,8 @@ P = ParamSpec("P")
 
 
 def endpoint(function: Callable[P, Result]) -> Callable[P, Result]:
-    """Refusals become ``(400, {"error": ...})`` and unknown subjects ``(404, {"error": ...})``."""
+    """Refusals become ``(400, {"error": ...})``, unknown subjects ``(404, ...)`` and decisions that would
+    contradict one already made ``(409, ...)``."""
 
     @wraps(function)
     def answer(*args: P.args, **kwargs: P.kwargs) -> Result:
@@ -24,8 +26,10 @@ def endpoint(function: Callable[P, Result]) -> Callable[P, Result]:
             return function(*args, **kwargs)
         except BadRequest as exc:
             return 400, {"error": str(exc)}
-        except NotFound as exc:
+        except (NotFound, UnknownSubject) as exc:
             return 404, {"error": str(exc.args[0])}
+        except DecisionRefused as exc:
+            return 409, {"error": str(exc)}
 
     return answer
 

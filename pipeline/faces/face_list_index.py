@@ -12,13 +12,16 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from pipeline.contract import utc_now
-from pipeline.faces.index import MAX_MATCHES, FaceIndex, FaceMatch, IndexedFace
+from pipeline.faces.index import FaceIndex, FaceMatch, IndexedFace
 from pipeline.faces.store import FaceIndexStore
 from pipeline.vision.retry import AzureRequestRejected
 
 if TYPE_CHECKING:
     from pipeline.vision.azure.face_list import AzureFaceList
 
+# Find similar returns at most this many faces of a LargeFaceList (the service's maximum). A person photographed
+# more often still ends as one person: each face matches its 1,000 best, and persons join them transitively.
+MAX_FIND_SIMILAR = 1000
 # Azure detection ids live 24 hours; leave a margin for clock skew and slow queues.
 DETECTION_ID_LIFETIME = timedelta(hours=23)
 # How long the training timer waits for a LargeFaceList training to finish before leaving it to the next run.
@@ -43,7 +46,7 @@ class AzureFaceIndex(FaceIndex):
         # Until a training has succeeded the list has nothing to search (the service would answer
         # LargeFaceListNotTrained): every face is among the pending ones below, so skip the request.
         trained = (
-            self.face_list.find_similar(face.detection_id, MAX_MATCHES) if trained_at is not None else []
+            self.face_list.find_similar(face.detection_id, MAX_FIND_SIMILAR) if trained_at is not None else []
         )
         for persisted_id, confidence in trained:
             face_id = self._store.face_of_persisted(persisted_id)

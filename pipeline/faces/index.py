@@ -18,8 +18,6 @@ from pydantic import BaseModel, Field
 from pipeline.faces.store import FaceIndexStore
 from pipeline.vision.base import Rectangle
 
-MAX_MATCHES = 20
-
 
 class IndexedFace(BaseModel):
     face_id: str
@@ -44,7 +42,8 @@ class FaceIndex(ABC):
     def match_and_add(self, face: IndexedFace, image: bytes) -> tuple[list[FaceMatch], str | None]:
         """Matches among earlier faces of other images, then the face joins the index.
 
-        Returns the matches (best first) and the provider's persisted face id, if it has one.
+        Returns every match above the provider's threshold, best first (no cap: a person photographed 40
+        times has 40 matches), and the provider's persisted face id, if it has one.
         """
         with self._lock:
             matches = [match for match in self._search(face) if match.face_id != face.face_id]
@@ -59,7 +58,7 @@ class FaceIndex(ABC):
                 persisted, added_at = existing
                 matches = [match for match in matches if self._store.added_before(match.face_id, added_at)]
             matches.sort(key=lambda match: -match.confidence)
-            return matches[:MAX_MATCHES], persisted or None
+            return matches, persisted or None
 
     def forget(self, faces: list[tuple[str, str | None]]) -> None:
         """Remove faces (face id, persisted id) from the index, for erasure."""
