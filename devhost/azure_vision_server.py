@@ -11,7 +11,7 @@ with Azure's paths, query parameters, status codes and error bodies:
 ``GET  /vision/v3.2/read/analyzeResults/{operationId}``     Read result (notStarted/running/succeeded)
 ``POST /vision/v3.2/ocr``                                   the older synchronous OCR (regions, lines,
                                                             words), which Imaginem's ocr step called
-``POST /face/v1.0/detect``                                  faces; their 128-d dlib embeddings are kept
+``POST /face/v1.0/detect``                                  faces; their local embeddings are kept
                                                             per faceId for ``faceIdTimeToLive`` (≤ 24 h)
 ``POST /face/v1.0/findsimilars``                            against a LargeFaceList or a list of faceIds
 ``PUT|GET|DELETE /face/v1.0/largefacelists/{id}``           create, get, delete a LargeFaceList
@@ -22,7 +22,7 @@ with Azure's paths, query parameters, status codes and error bodies:
 ``DELETE /face/v1.0/largefacelists/{id}/persistedfaces/{p}``  remove a face
 ==========================================================  =========================================
 
-Find similar compares dlib embeddings by Euclidean distance with the local provider's threshold
+Find similar compares the local face model's embeddings by Euclidean distance with its threshold
 (``matchPerson`` keeps faces within it; ``matchFace`` ranks without it). A LargeFaceList is searched as
 of its last successful training, like Azure's. Face lists live in SQLite under the data directory, so
 they survive a restart; faceIds and Read results live in memory (Azure forgets them too).
@@ -70,9 +70,9 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 from PIL import Image
 
-from pipeline.faceindex import MATCH_DISTANCE, distance_to_confidence
+from pipeline.faceindex import distance_to_confidence
 from pipeline.vision import local as local_vision
-from pipeline.vision.base import DetectedFace, VisionImage, VisionProvider, decode_embedding
+from pipeline.vision.base import DetectedFace, VisionImage, decode_embedding
 
 logger = logging.getLogger("devhost.azure_vision_server")
 
@@ -357,7 +357,7 @@ T = TypeVar("T")
 class AzureVisionApi:
     """The routes, their validation and their answers; HTTP plumbing lives in the handler below."""
 
-    def __init__(self, data_dir: Path, vision: VisionProvider | None = None) -> None:
+    def __init__(self, data_dir: Path, vision: local_vision.LocalVision | None = None) -> None:
         self.vision = vision or local_vision.LocalVision()
         data_dir.mkdir(parents=True, exist_ok=True)
         self.lists = FaceListStore(data_dir / "largefacelists.sqlite3")
@@ -733,13 +733,15 @@ class AzureVisionApi:
             return Response(200, [])
         distances = np.linalg.norm(matrix - query.embedding[None, :], axis=1)
         order = np.argsort(distances, kind="stable")
-        threshold = MATCH_DISTANCE
+        threshold = self.vision.faces.match_distance
         answer = []
         for index in order:
             distance = float(distances[index])
             if mode == "matchPerson" and distance > threshold:
                 break
-            answer.append({key: ids[index], "confidence": round(distance_to_confidence(distance), 5)})
+            answer.append(
+                {key: ids[index], "confidence": round(distance_to_confidence(distance, threshold), 5)}
+            )
             if len(answer) >= top:
                 break
         return Response(200, answer)
@@ -936,7 +938,7 @@ class AzureVisionServer:
         port: int = 0,
         throttle_rps: float | None = None,
         failure_rate: float = 0.0,
-        vision: VisionProvider | None = None,
+        vision: local_vision.LocalVision | None = None,
     ) -> None:
         self.key = key
         self.data_dir = Path(data_dir)

@@ -2,7 +2,7 @@
 
 Two implementations behind one interface:
 
-* :class:`LocalFaceIndex` — dlib embeddings kept in SQL (``face_index``) and searched in memory with one
+* :class:`LocalFaceIndex` — the local face model's embeddings kept in SQL (``face_index``) and searched in memory with one
   vectorised distance computation; the cache refreshes incrementally from ``added_at``.
 * :class:`AzureFaceIndex` — one Azure Face LargeFaceList (up to 1,000,000 faces). ``find_similar``
   searches what the list held at its last training; faces added since then are matched through their
@@ -27,15 +27,15 @@ from pydantic import BaseModel, Field
 from pipeline.contract import utc_now
 from pipeline.db import Database
 from pipeline.vision.base import Rectangle, decode_embedding
+from pipeline.vision.local.faces import DEFAULT_FACE_MODEL, FACE_MODELS
 from pipeline.vision.retry import AzureRequestRejected
 
 if TYPE_CHECKING:
     from pipeline.vision.azure import AzureFaceList
 
-# dlib's 128-d embeddings: two faces closer than this (Euclidean) are taken as the same person. dlib's
-# documented 0.6 left almost no margin on the photos measured here (two different people at 0.607), so
-# the threshold sits between the groups; figures and trade-off in docs/FACE_MATCHING.md.
-MATCH_DISTANCE = 0.55
+# Two local embeddings at most this far apart (Euclidean) are the same person: each face model's own
+# threshold, measured in docs/FACE_MATCHING.md; the default model's unless the index is told another.
+DEFAULT_MATCH_DISTANCE = FACE_MODELS[DEFAULT_FACE_MODEL].match_distance
 MAX_MATCHES = 20
 # Azure detection ids live 24 hours; leave a margin for clock skew and slow queues.
 DETECTION_ID_LIFETIME = timedelta(hours=23)
@@ -56,9 +56,9 @@ AZURE_FACES_SQL = "SELECT COUNT(*) FROM face_index WHERE provider = 'azure'"
 AZURE_FACES_ADDED_AFTER_SQL = AZURE_FACES_SQL + " AND added_at > ?"
 
 
-def distance_to_confidence(distance: float) -> float:
+def distance_to_confidence(distance: float, match_distance: float) -> float:
     """1.0 for identical embeddings, 0.5 at the match threshold, 0.0 at twice the threshold."""
-    return float(np.clip(1.0 - distance / (2 * MATCH_DISTANCE), 0.0, 1.0))
+    return float(np.clip(1.0 - distance / (2 * match_distance), 0.0, 1.0))
 
 
 class IndexedFace(BaseModel):
@@ -158,8 +158,9 @@ class FaceIndex(ABC):
 class LocalFaceIndex(FaceIndex):
     provider = "local"
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, match_distance: float = DEFAULT_MATCH_DISTANCE) -> None:
         super().__init__(database)
+        self.match_distance = match_distance
         self._ids: list[str] = []
         self._images: list[str] = []
         self._vectors = np.zeros((0, 128), dtype=np.float32)
@@ -190,9 +191,12 @@ class LocalFaceIndex(FaceIndex):
             return []
         distances = np.linalg.norm(self._vectors - decode_embedding(face.embedding), axis=1)
         other_images = np.array(self._images) != face.image_id.lower()
-        hits = np.flatnonzero((distances <= MATCH_DISTANCE) & other_images)
+        hits = np.flatnonzero((distances <= self.match_distance) & other_images)
         matches = [
-            FaceMatch(face_id=self._ids[i], confidence=round(distance_to_confidence(distances[i]), 4))
+            FaceMatch(
+                face_id=self._ids[i],
+                confidence=round(distance_to_confidence(distances[i], self.match_distance), 4),
+            )
             for i in hits
         ]
         # Another worker may have erased a cached face: report only faces still in the index.

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline.faceindex import MATCH_DISTANCE, LocalFaceIndex, distance_to_confidence
+from pipeline.faceindex import DEFAULT_MATCH_DISTANCE, LocalFaceIndex, distance_to_confidence
 from pipeline.runtime import Runtime
 from pipeline.settings import Settings
 from steps import STEPS_BY_NAME
@@ -91,7 +91,7 @@ def test_matching_survives_a_restart_and_a_repeated_step_adds_no_face_twice(harn
 
 
 def test_confidence_is_one_half_at_the_threshold():
-    assert distance_to_confidence(0.0) == 1.0
-    assert distance_to_confidence(MATCH_DISTANCE) == pytest.approx(0.5)
-    assert distance_to_confidence(3 * MATCH_DISTANCE) == 0.0
+    assert distance_to_confidence(0.0, DEFAULT_MATCH_DISTANCE) == 1.0
+    assert distance_to_confidence(DEFAULT_MATCH_DISTANCE, DEFAULT_MATCH_DISTANCE) == pytest.approx(0.5)
+    assert distance_to_confidence(3 * DEFAULT_MATCH_DISTANCE, DEFAULT_MATCH_DISTANCE) == 0.0
     assert LocalFaceIndex.provider == "local"
