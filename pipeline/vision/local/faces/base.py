@@ -43,7 +43,7 @@ class FaceModel(LocalModel[LoadedT]):
     score_scale: ClassVar[str]
 
     def detect(self, image: Image.Image) -> list[DetectedFace]:
-        """Faces in an upright RGB picture, rectangles and landmarks in its pixels, each with its embedding."""
+        """Faces in an RGB picture, with rectangles and landmarks in its pixels and an embedding each."""
         pixels = np.asarray(image.convert("RGB"))
         with self.session() as loaded:
             return [

@@ -11,7 +11,7 @@ def turned(pixels: np.ndarray, quarter_turns: int) -> np.ndarray:
 
 
 def to_upright(points: np.ndarray, quarter_turns: int, width: int, height: int) -> np.ndarray:
-    """Points (N x 2, x then y) of the turned picture, in the pixels of the upright one (``width`` x ``height``)."""
+    """Points (N x 2: x, y) of the turned picture in the pixels of the upright one, ``width`` x ``height``."""
     x, y = points[:, 0], points[:, 1]
     turns = quarter_turns % 4
     if turns == 0:
@@ -26,7 +26,7 @@ def to_upright(points: np.ndarray, quarter_turns: int, width: int, height: int) 
 
 
 def tiles(width: int, height: int, size: int, overlap: int) -> list[tuple[int, int, int, int]]:
-    """(left, top, right, bottom) of tiles at most ``size`` square covering the picture, ``overlap`` shared."""
+    """(left, top, right, bottom) of tiles of at most ``size`` px a side covering the picture, overlapping."""
 
     def starts(length: int) -> list[int]:
         if length <= size:

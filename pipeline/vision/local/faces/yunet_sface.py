@@ -5,14 +5,15 @@ are used, not its code); OpenCV runs them (``cv2.FaceDetectorYN``, ``cv2.FaceRec
 docs/MODELS.md; every figure behind the constants below comes from ``bench/face_models.py`` and
 ``bench/face_threshold.py`` (BENCHMARKS.md, docs/FACE_MATCHING.md).
 
-* Scale: the whole picture is seen at a long side of at most ``DETECTION_SIDE`` px, and small pictures are
-  enlarged up to ``MAX_UPSCALE`` x, since YuNet scores faces of 15-30 px much better at twice their size.
-  A picture larger than that is searched again in tiles of ``DETECTION_SIDE`` px at a long side of up to
-  ``SMALL_FACE_SIDE`` px, so faces of about 20 px there are found in a large photo; the detector's input
-  never exceeds ``DETECTION_SIDE`` x ``DETECTION_SIDE``.
-* Orientation: when no face is found upright (a phone photo stored sideways without an EXIF tag), the
-  picture is searched at the other three quarter turns and the turn with the most (then best) faces wins;
-  boxes and landmarks are mapped back to the upright picture's pixels.
+* Scale: the whole picture is seen at its own size, reduced to a long side of ``DETECTION_SIDE`` px if
+  larger, and enlarged (at most ``MAX_UPSCALE`` x) to ``SMALL_PICTURE_SIDE`` px if smaller: YuNet scores
+  faces of 15-30 px much better at twice their size. A picture larger than ``SMALL_FACE_SIDE`` px is
+  searched again in tiles of ``DETECTION_SIDE`` px at a long side of ``SMALL_FACE_SIDE`` px, so faces of
+  25-30 px in a large photo are found as well; the detector never sees more than ``DETECTION_SIDE`` px a side.
+* Orientation: unless the upright picture holds a clear face (``UPRIGHT_SCORE``), the other three quarter
+  turns are probed at ``PROBE_SIDE`` px (a phone photo stored sideways without an EXIF tag); each turn where
+  the probe finds a face is searched fully, and the turn with the most (then best) faces wins. Boxes and
+  landmarks are mapped back to the upright picture's pixels.
 * Score: YuNet's face confidence, 0-1; faces below ``SCORE_THRESHOLD`` are not reported.
 * Embedding: SFace's 128 values on the 5-point aligned 112 x 112 crop, L2-normalised, so the Euclidean
   distance d between two stored embeddings and their cosine similarity c satisfy d^2 = 2 - 2c.
@@ -29,7 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from pipeline.vision.local.faces.base import FaceModel, LocatedFace, clipped_rectangle
-from pipeline.vision.local.faces.geometry import suppress, tiles, to_upright, turned
+from pipeline.vision.local.faces.geometry import boxes_overlap, suppress, tiles, to_upright, turned
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,11 @@ WEIGHT_SHA256 = {
     SFACE_FILE: "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
 }
 
-DETECTION_SIDE = 1280
+DETECTION_SIDE = 960
+SMALL_PICTURE_SIDE = 480
 MAX_UPSCALE = 2.0
 SMALL_FACE_SIDE = 2560
+PROBE_SIDE = 480
 # Faces up to this size (at the tile pass's scale) lie whole inside some tile; larger ones are found by the
 # whole-picture pass, where they measure at least TILE_OVERLAP x DETECTION_SIDE / SMALL_FACE_SIDE px.
 TILE_OVERLAP = 160
@@ -54,9 +57,11 @@ SCORE_THRESHOLD = 0.8
 UPRIGHT_SCORE = 0.9
 # YuNet's own suppression inside one pass, and the merge of the whole-picture and tile passes.
 NMS_OVERLAP = 0.3
-# Faces larger than this are aligned from a reduced crop: warping a large face straight down to 112 px
-# aliases (SFace was trained on smooth 112 px crops).
-ALIGN_SOURCE_PX = 224
+# Before SFace embeds a face, YuNet finds it again in a crop of the full-resolution picture where the face
+# measures about this: landmarks from a reduced picture misplace the eyes by several pixels, which moved one
+# woman's two photos from 0.85 to 1.29 apart (bench.face_threshold). The crop is reduced for large faces
+# (warping a large face straight down to 112 px aliases) and enlarged at most MAX_UPSCALE x for small ones.
+ALIGN_FACE_PX = 160
 # Columns of a YuNet detection row: x, y, w, h, five (x, y) landmarks, score.
 POINT_COLUMNS = slice(0, 14)
 X_COLUMNS = [0, 4, 6, 8, 10, 12]
@@ -81,11 +86,17 @@ class YuNetSFace(FaceModel[YuNetModels]):
     match_distance: ClassVar[float] = 1.0
     score_scale: ClassVar[str] = f"YuNet face confidence, 0-1; reported from {SCORE_THRESHOLD}"
 
-    def __init__(self, score_threshold: float = SCORE_THRESHOLD, small_faces: bool = True) -> None:
-        """``score_threshold`` and ``small_faces`` (the tile pass) are for measuring; the defaults are chosen."""
+    def __init__(
+        self,
+        score_threshold: float = SCORE_THRESHOLD,
+        small_faces: bool = True,
+        detection_side: int = DETECTION_SIDE,
+    ) -> None:
+        """The arguments exist for measuring other choices (bench.face_models); keep the defaults."""
         super().__init__()
         self.score_threshold = score_threshold
         self.small_faces = small_faces
+        self.detection_side = detection_side
 
     def load(self) -> YuNetModels:
         import cv2
@@ -93,7 +104,7 @@ class YuNetSFace(FaceModel[YuNetModels]):
         detector = cv2.FaceDetectorYN.create(
             str(weight_file(YUNET_FILE)),
             "",
-            (DETECTION_SIDE, DETECTION_SIDE),
+            (self.detection_side, self.detection_side),
             self.score_threshold,
             NMS_OVERLAP,
         )
@@ -104,10 +115,16 @@ class YuNetSFace(FaceModel[YuNetModels]):
         detector = loaded[0]
         upright = np.ascontiguousarray(pixels[:, :, ::-1])  # OpenCV's BGR order
         height, width = upright.shape[:2]
-        found = [(0, self._search(detector, upright))]
-        if not (found[0][1][:, SCORE_COLUMN] >= UPRIGHT_SCORE).any():
-            found += [(turns, self._search(detector, turned(upright, turns))) for turns in (1, 2, 3)]
-        turns, rows = max(found, key=lambda item: (len(item[1]), float(item[1][:, SCORE_COLUMN].sum())))
+        found = [(0, upright, self._search(detector, upright))]
+        if not (found[0][2][:, SCORE_COLUMN] >= UPRIGHT_SCORE).any():
+            for turns in (1, 2, 3):
+                oriented = turned(upright, turns)
+                probe_scale = min(self._scale(oriented), PROBE_SIDE / max(width, height))
+                if len(_detect(detector, _resized(oriented, probe_scale))):
+                    found.append((turns, oriented, self._search(detector, oriented)))
+        turns, oriented, rows = max(
+            found, key=lambda item: (len(item[2]), float(item[2][:, SCORE_COLUMN].sum()))
+        )
         if turns:
             log.debug("faces found at %d quarter turn(s) counter-clockwise", turns)
         faces = []
@@ -123,29 +140,37 @@ class YuNetSFace(FaceModel[YuNetModels]):
                     rectangle=clipped_rectangle(*corners.min(axis=0), *corners.max(axis=0), width, height),
                     score=float(row[SCORE_COLUMN]),
                     landmarks=[(round(float(x)), round(float(y))) for x, y in landmarks],
-                    detail=(turns, row),
+                    detail=(oriented, row),  # SFace aligns the face in the picture YuNet saw it in
                 )
             )
         return faces
 
     def _describe(self, loaded: YuNetModels, pixels: np.ndarray, face: LocatedFace) -> np.ndarray:
-        recognizer = loaded[1]
-        turns, row = face.detail
-        oriented = turned(np.ascontiguousarray(pixels[:, :, ::-1]), turns)
-        crop, crop_row = _alignment_source(oriented, row)
+        detector, recognizer = loaded
+        oriented, row = face.detail
+        crop, crop_row = _alignment_source(detector, oriented, row)
         feature = recognizer.feature(recognizer.alignCrop(crop, crop_row)).reshape(-1).astype(np.float32)
         return feature / max(float(np.linalg.norm(feature)), 1e-12)
+
+    def _scale(self, bgr: np.ndarray) -> float:
+        """The scale of the whole-picture pass."""
+        long_side = max(bgr.shape[:2])
+        if long_side > self.detection_side:
+            return self.detection_side / long_side
+        return min(MAX_UPSCALE, max(1.0, SMALL_PICTURE_SIDE / long_side))
 
     def _search(self, detector: Any, bgr: np.ndarray) -> np.ndarray:
         """Detection rows in ``bgr``'s pixels, best first: the whole picture, then tiles of a large one."""
         height, width = bgr.shape[:2]
-        scale = min(MAX_UPSCALE, DETECTION_SIDE / max(width, height))
+        scale = self._scale(bgr)
         rows = [_scaled_back(_detect(detector, _resized(bgr, scale)), scale)]
         if self.small_faces and max(width, height) > SMALL_FACE_SIDE:
             tile_scale = min(1.0, SMALL_FACE_SIDE / max(width, height))
             finer = _resized(bgr, tile_scale)
             finer_height, finer_width = finer.shape[:2]
-            for left, top, right, bottom in tiles(finer_width, finer_height, DETECTION_SIDE, TILE_OVERLAP):
+            for left, top, right, bottom in tiles(
+                finer_width, finer_height, self.detection_side, TILE_OVERLAP
+            ):
                 found = _detect(detector, finer[top:bottom, left:right])
                 found = _whole_in_tile(found, (left, top, right, bottom), finer_width, finer_height)
                 found[:, X_COLUMNS] += left
@@ -190,18 +215,23 @@ def _whole_in_tile(rows: np.ndarray, tile: tuple[int, int, int, int], width: int
     return rows[keep]
 
 
-def _alignment_source(bgr: np.ndarray, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The region around one face, reduced if the face is large, with the detection row in its pixels."""
+def _alignment_source(detector: Any, bgr: np.ndarray, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The region around one face at about ``ALIGN_FACE_PX``, with the face's detection row in its pixels:
+    YuNet's own, found again in it, or the given one moved there if YuNet does not find it again."""
     x, y, w, h = (float(value) for value in row[:4])
     size = max(w, h, 1.0)
     left, top = max(0, int(x - size)), max(0, int(y - size))
     right, bottom = min(bgr.shape[1], int(x + w + size) + 1), min(bgr.shape[0], int(y + h + size) + 1)
-    crop = bgr[top:bottom, left:right]
+    factor = min(MAX_UPSCALE, ALIGN_FACE_PX / size)
+    crop = _resized(np.ascontiguousarray(bgr[top:bottom, left:right]), factor)
     shifted = row.copy()
     shifted[X_COLUMNS] -= left
     shifted[Y_COLUMNS] -= top
-    factor = min(1.0, ALIGN_SOURCE_PX / size)
-    if factor < 1.0:
-        crop = _resized(np.ascontiguousarray(crop), factor)
-        shifted[POINT_COLUMNS] *= factor
-    return np.ascontiguousarray(crop), shifted
+    shifted[POINT_COLUMNS] *= factor
+    again = _detect(detector, crop)
+    if len(again):
+        overlaps = boxes_overlap(shifted[:4], again[:, :4])
+        best = int(np.argmax(overlaps))
+        if overlaps[best] >= NMS_OVERLAP:
+            shifted = again[best]
+    return crop, shifted
