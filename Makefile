@@ -18,6 +18,7 @@ help:
 	@echo "make test               the whole test suite (starts its own Azurite); the fault suite in reduced form"
 	@echo "make test-faults        the fault suite at full size (50 images, 12 host kills...), printing its figures"
 	@echo "make bench [QUICK=1]    the benchmarks under bench/, printing figures (BENCHMARKS.md)"
+	@echo "make face-photos        fetch the real face photos the face tests and benchmarks use"
 	@echo "make query SQL=\"...\"    one SQL statement against the configured database, as CSV"
 	@echo "make db-upgrade         apply missing SQL migrations"
 	@echo "make lint               ruff"
@@ -87,7 +88,7 @@ test-faults: deps
 	IMAGINEM_FAULTS=full $(PY) -m pytest -s tests/faults tests/test_hostile_inputs.py
 
 # In this order. QUICK=1 passes --quick to each.
-BENCHES := api_calls grid_batching rate_limit helper_overhead local_throughput sql_persist
+BENCHES := api_calls grid_batching rate_limit helper_overhead local_throughput sql_persist face_models face_threshold
 bench: deps face-photos
 	@for name in $(BENCHES); do \
 	  echo "== python -m bench.$$name $(if $(QUICK),--quick)"; \

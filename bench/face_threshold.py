@@ -14,11 +14,12 @@ Pairs are counted within each set and across both. Prints the distance ranges, t
 different people, and, for candidate thresholds, how many same-person pairs would be missed and how many
 different-person pairs falsely matched.
 
-    .venv/bin/python -m bench.face_threshold
+    .venv/bin/python -m bench.face_threshold [--quick]
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import itertools
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from PIL import Image, ImageEnhance, ImageFilter
 from devhost import face_cases
 from devhost.face_photos import PARTIAL_FACES, catalogue, load, partial_face
 from pipeline.vision.base import decode_embedding
-from pipeline.vision.local.faces import FACE_MODELS, FaceModel
+from pipeline.vision.local.faces import DEFAULT_FACE_MODEL, FACE_MODELS, FaceModel
 
 SYNTHETIC_IDENTITIES = {"Grace Hopper": "grace_hopper.jpg", "Eileen Collins": "astronaut.png"}
 THRESHOLDS = {
@@ -152,7 +153,12 @@ def report(label: str, model: FaceModel) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the default model only")
+    arguments = parser.parse_args()
     for label, model_class in FACE_MODELS.items():
+        if arguments.quick and label != DEFAULT_FACE_MODEL:
+            continue
         report(label, model_class())
 
 

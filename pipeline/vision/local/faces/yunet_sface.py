@@ -9,7 +9,7 @@ docs/MODELS.md; every figure behind the constants below comes from ``bench/face_
   larger, and enlarged (at most ``MAX_UPSCALE`` x) to ``SMALL_PICTURE_SIDE`` px if smaller: YuNet scores
   faces of 15-30 px much better at twice their size. A picture larger than ``SMALL_FACE_SIDE`` px is
   searched again in tiles of ``DETECTION_SIDE`` px at a long side of ``SMALL_FACE_SIDE`` px, so faces of
-  25-30 px in a large photo are found as well; the detector never sees more than ``DETECTION_SIDE`` px a side.
+  40 px in a 4096 px photo are found as well; the detector never sees more than ``DETECTION_SIDE`` px a side.
 * Orientation: unless the upright picture holds a clear face (``UPRIGHT_SCORE``), the other three quarter
   turns are probed at ``PROBE_SIDE`` px (a phone photo stored sideways without an EXIF tag); each turn where
   the probe finds a face is searched fully, and the turn with the most (then best) faces wins. Boxes and
@@ -43,11 +43,11 @@ WEIGHT_SHA256 = {
     SFACE_FILE: "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
 }
 
-DETECTION_SIDE = 960
+DETECTION_SIDE = 800
 SMALL_PICTURE_SIDE = 480
 MAX_UPSCALE = 2.0
 SMALL_FACE_SIDE = 2560
-PROBE_SIDE = 480
+PROBE_SIDE = 320
 # Faces up to this size (at the tile pass's scale) lie whole inside some tile; larger ones are found by the
 # whole-picture pass, where they measure at least TILE_OVERLAP x DETECTION_SIDE / SMALL_FACE_SIDE px.
 TILE_OVERLAP = 160
@@ -83,6 +83,7 @@ def weight_file(name: str) -> Path:
 class YuNetSFace(FaceModel[YuNetModels]):
     model_id: ClassVar[str] = "yunet-2023mar-int8bq/sface-2021dec-int8bq"
     embedding_size: ClassVar[int] = 128
+    # Cosine 0.5; same person at most 0.84 apart, different people at least 1.11 (FACE_MATCHING.md).
     match_distance: ClassVar[float] = 1.0
     score_scale: ClassVar[str] = f"YuNet face confidence, 0-1; reported from {SCORE_THRESHOLD}"
 
