@@ -83,8 +83,8 @@ def weight_file(name: str) -> Path:
 class YuNetSFace(FaceModel[YuNetModels]):
     model_id: ClassVar[str] = "yunet-2023mar-int8bq/sface-2021dec-int8bq"
     embedding_size: ClassVar[int] = 128
-    # Cosine 0.5; same person at most 0.84 apart, different people at least 1.11 (FACE_MATCHING.md).
-    match_distance: ClassVar[float] = 1.0
+    # Cosine 0.549. Same person at most 0.79 apart, two lookalikes 1.04, other people 1.12 (FACE_MATCHING.md).
+    match_distance: ClassVar[float] = 0.95
     score_scale: ClassVar[str] = f"YuNet face confidence, 0-1; reported from {SCORE_THRESHOLD}"
 
     def __init__(
