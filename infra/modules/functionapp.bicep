@@ -144,6 +144,11 @@ var pipelineAppSettings = [
     name: 'ORIGINAL_RETENTION'
     value: originalRetention
   }
+  {
+    // The open face model, for steps on the local provider (requirements-models.txt deployed with the app).
+    name: 'LOCAL_FACE_MODEL'
+    value: 'yunet-sface'
+  }
 ]
 
 // visionAuth=key only: the account keys, as Key Vault references that the platform resolves with the app's

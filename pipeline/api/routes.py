@@ -23,6 +23,8 @@ from pipeline.runtime import Runtime
 
 log = logging.getLogger("pipeline.api")
 MAX_BODY_BYTES = 64 * 1024
+# Routes for signed-in people: no function key (a browser has none); App Service Authentication guards them.
+SIGNED_IN = func.AuthLevel.ANONYMOUS
 JSON = "application/json"
 
 
@@ -131,27 +133,31 @@ def operator_api(runtime: Callable[[], Runtime]) -> func.Blueprint:
 
 
 def people_api(runtime: Callable[[], Runtime]) -> func.Blueprint:
-    """GET/POST reviews, GET persons, GET/POST persons/{person_id}."""
-    bp = func.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
+    """GET/POST reviews, GET persons, GET/POST persons/{person_id}.
 
-    @bp.route(route="reviews", methods=["GET"])
+    Anonymous to the Functions host: in Azure, App Service Authentication (Entra ID sign-in) stands in front
+    of these routes, as of the desk's pages (infra/modules/signin.bicep), and a browser has no function key.
+    """
+    bp = func.Blueprint()
+
+    @bp.route(route="reviews", methods=["GET"], auth_level=SIGNED_IN)
     def list_reviews(req: func.HttpRequest) -> func.HttpResponse:
         return answer(lambda: reviews.list_reviews(runtime().database, query_parameters(req.url)))
 
-    @bp.route(route="reviews", methods=["POST"])
+    @bp.route(route="reviews", methods=["POST"], auth_level=SIGNED_IN)
     def post_review(req: func.HttpRequest) -> func.HttpResponse:
         return _posted(req, lambda params: reviews.post_review(runtime().reviews, params))
 
-    @bp.route(route="persons", methods=["GET"])
+    @bp.route(route="persons", methods=["GET"], auth_level=SIGNED_IN)
     def list_persons(req: func.HttpRequest) -> func.HttpResponse:
         return answer(lambda: persons.list_persons(runtime().database, query_parameters(req.url)))
 
-    @bp.route(route="persons/{person_id}", methods=["GET"])
+    @bp.route(route="persons/{person_id}", methods=["GET"], auth_level=SIGNED_IN)
     def get_person(req: func.HttpRequest) -> func.HttpResponse:
         person_id = req.route_params.get("person_id")
         return answer(lambda: persons.get_person(runtime().database, person_id, query_parameters(req.url)))
 
-    @bp.route(route="persons/{person_id}", methods=["POST"])
+    @bp.route(route="persons/{person_id}", methods=["POST"], auth_level=SIGNED_IN)
     def change_person(req: func.HttpRequest) -> func.HttpResponse:
         person_id = req.route_params.get("person_id")
         return _posted(req, lambda params: persons.change_person(runtime().reviews, person_id, params))
