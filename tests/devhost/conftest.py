@@ -25,7 +25,8 @@ FAST_HOST_JSON: dict[str, Any] = {
             "maxPollingInterval": "00:00:00.500",
             "visibilityTimeout": "00:00:00",
             "maxDequeueCount": MAX_DEQUEUE_COUNT,
-        }
+        },
+        "blobs": {"poisonBlobThreshold": MAX_DEQUEUE_COUNT},
     },
 }
 
@@ -50,6 +51,8 @@ def names() -> dict[str, str]:
         "SLOW_QUEUE": f"slow-{suffix}",
         "BLOB_CONTAINER": f"blobs-{suffix}",
         "FAIL_CONTAINER": f"failblobs-{suffix}",
+        "EVENT_CONTAINER": f"events-{suffix}",
+        "FAIL_EVENT_CONTAINER": f"failevents-{suffix}",
     }
 
 

@@ -100,6 +100,7 @@ def test_failing_blob_is_retried_then_reported_to_poison_queue_once(
 
     (poison,) = wait_until(poison_messages, message="poison message")
     assert poison == {
+        "Type": "BlobTrigger",
         "FunctionId": "Host.Functions.failing_blob",
         "BlobType": "BlockBlob",
         "ContainerName": container,
