@@ -28,6 +28,7 @@ from pipeline.api.params import BadRequest, parse
 from pipeline.db import Database
 from pipeline.errors import ConfigurationError, PipelineError
 from pipeline.forget import forget
+from pipeline.ingest import ingest_existing
 from pipeline.records import JobStatus
 from pipeline.replay import replay_poison, replayable
 from pipeline.reprocess import reprocess
@@ -116,6 +117,11 @@ def _parser() -> argparse.ArgumentParser:
     erase = forget_parser.add_mutually_exclusive_group(required=True)
     erase.add_argument("--image-id")
     erase.add_argument("--batch")
+    ingest_parser = commands.add_parser(
+        "ingest-existing",
+        help="start jobs for blobs already in the images container that no blob event started",
+    )
+    ingest_parser.add_argument("--batch", help="only this batch (default: the whole container)")
     upload_parser = commands.add_parser("upload", help="upload a folder as a batch and wait for it")
     upload_parser.add_argument("folder", type=Path)
     upload_parser.add_argument("--batch", default=time.strftime("upload-%Y%m%d-%H%M%S"))
@@ -157,6 +163,8 @@ def _run(args: argparse.Namespace, settings: Settings, registry: Mapping[str, St
             raise UsageError(f"--step {args.step!r}: unknown; replayable: {', '.join(replayable(runtime))}")
         _print(replay_poison(runtime, args.step))
         return 0
+    if args.command == "ingest-existing":
+        return _ingest_existing(runtime, args.batch)
     if args.command == "forget":
         erased = forget(runtime, image_id=_image_id(args.image_id), batch=args.batch)
         _print(erased.as_dict())
@@ -169,6 +177,15 @@ def _run(args: argparse.Namespace, settings: Settings, registry: Mapping[str, St
         return 0
     queued = reprocess(runtime, batch=args.batch, status=args.status, force=args.force)
     _print(queued.as_dict())
+    return 0
+
+
+def _ingest_existing(runtime: Runtime, batch: str | None) -> int:
+    summary = ingest_existing(runtime, batch)
+    _print(summary.as_dict())
+    if batch is not None and summary.blobs == 0:
+        print(f"{_PROG} ingest-existing: no blob in batch {batch!r}", file=sys.stderr)
+        return REFUSED
     return 0
 
 
