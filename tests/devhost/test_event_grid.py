@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import time
-import urllib.parse
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
@@ -20,30 +18,9 @@ from devhost.hostkeys import system_key
 from devhost.singleton import HOSTS_CONTAINER
 from tests.devhost import sample_app
 from tests.devhost.conftest import MAX_DEQUEUE_COUNT, StartHost, WaitUntil
+from tests.devhost.events import blob_created, post
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def post(url: str, body: object, event_type: str, code: str | None) -> tuple[int, bytes]:
-    parts = urllib.parse.urlsplit(url)
-    query = parts.query + (f"&code={code}" if code is not None else "")
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-    try:
-        headers = {"aeg-event-type": event_type, "Content-Type": "application/json"}
-        connection.request("POST", f"{parts.path}?{query}", body=json.dumps(body).encode(), headers=headers)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
-def blob_created(blobs: BlobServiceClient, container: str, name: str) -> list[dict]:
-    """A BlobCreated event as Event Grid's storage topic sends it (Event Grid schema)."""
-    blob = blobs.get_blob_client(container, name)
-    etag = blob.get_blob_properties().etag.strip('"')
-    data = {"api": "PutBlob", "eTag": etag, "blobType": "BlockBlob", "url": blob.url, "contentLength": 2}
-    subject = f"/blobServices/default/containers/{container}/blobs/{name}"
-    return [{"id": "1", "eventType": "Microsoft.Storage.BlobCreated", "subject": subject, "data": data}]
 
 
 def calls(function: str) -> list[dict]:
