@@ -5,8 +5,10 @@ it indexes the app through the library (as the Python worker does), resolves ``%
 expressions, and runs one listener per function:
 
 * queue triggers → :class:`devhost.queues.QueueListener`
-* blob triggers → :class:`devhost.blobs.BlobListener`
-* timer triggers → :class:`devhost.timers.TimerScheduler`
+* EventGrid-source blob triggers → the blob webhook on the HTTP server, the internal queue's listener and one
+  Event Grid producer per trigger (:mod:`devhost.blob_extension`, :mod:`devhost.eventgrid`)
+* other blob triggers → :class:`devhost.blobs.BlobListener`, a singleton
+* timer triggers → :class:`devhost.timers.TimerScheduler`, a singleton (:mod:`devhost.singleton`)
 * HTTP triggers → one shared :class:`devhost.httpserver.HttpServer`
 
 All invocations share one thread pool sized by ``PYTHON_THREADPOOL_THREAD_COUNT``. Any
