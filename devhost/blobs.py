@@ -40,6 +40,7 @@ from azure.storage.blob import BlobClient, BlobProperties, BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
 from devhost.indexing import FunctionSpec, HostStartupError
+from devhost.listener import ListenerThread
 from devhost.pool import InvocationPool
 from devhost.queues import ensure_queue
 
@@ -121,8 +122,11 @@ class BlobTriggerMessage:
             raise ValueError(f"not a blob trigger message: {exc}") from None
 
 
-class BlobListener:
-    """Scans one container every ``poll_interval`` seconds on its own thread."""
+class BlobListener(ListenerThread):
+    """Scans one container every ``poll_interval`` seconds on its own thread.
+
+    Stopping leaves blobs queued but not started unprocessed (no receipt) for next time.
+    """
 
     def __init__(
         self,
@@ -136,6 +140,7 @@ class BlobListener:
         host_id: str,
         poll_interval: float,
     ) -> None:
+        super().__init__(f"devhost-blob-{spec.name}")
         self.spec = spec
         self.pattern = BlobPathPattern.parse(spec.binding["path"], spec.name)
         self._container = blob_service.get_container_client(self.pattern.container)
@@ -147,24 +152,16 @@ class BlobListener:
         self._pool = pool
         self._host_id = host_id
         self._poll_interval = poll_interval
-        self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._done: set[BlobKey] = set()
         self._in_flight: set[BlobKey] = set()
         self._failures: dict[BlobKey, int] = {}
-        self._thread = threading.Thread(target=self._run, name=f"devhost-blob-{spec.name}", daemon=True)
 
     def start(self) -> None:
         for container in (self._container, self._receipts):
             with contextlib.suppress(ResourceExistsError):
                 container.create_container()
-        self._thread.start()
-
-    def stop(self, timeout: float) -> None:
-        """Stop scanning; blobs queued but not started stay unprocessed (no receipt) for next time."""
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        super().start()
 
     # -- scanning thread ---------------------------------------------------------------------
 

@@ -27,7 +27,6 @@ import datetime as dt
 import json
 import logging
 import secrets
-import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -45,6 +44,7 @@ from azure.core.exceptions import (
 from azure.storage.blob import BlobClient, BlobProperties, BlobServiceClient, ContainerClient
 
 from devhost.blob_extension import EVENT_TYPE_HEADER
+from devhost.listener import ListenerThread
 from devhost.singleton import HOSTS_CONTAINER, SingletonListener
 
 logger = logging.getLogger("devhost")
@@ -57,17 +57,19 @@ DELIVERY_TIMEOUT = 30.0
 _EVENT_NAMESPACE = uuid.UUID("0c4f3a57-5d5e-4c9b-8d7e-1f2b9a6e3c41")
 
 
-def _subscription_folder(host_id: str, function_id: str) -> str:
-    return f"eventgrid/{host_id}/{function_id}"
+def _subscription_blob(
+    blob_service: BlobServiceClient, host_id: str, function_id: str, leaf: str
+) -> BlobClient:
+    """``azure-webjobs-hosts/eventgrid/<hostId>/<functionId>/<leaf>``: the marker and the delivery record."""
+    return blob_service.get_blob_client(HOSTS_CONTAINER, f"eventgrid/{host_id}/{function_id}/{leaf}")
 
 
 def subscribe(blob_service: BlobServiceClient, host_id: str, function_id: str) -> dt.datetime:
     """Create the function's subscription unless it exists (what deploying infra/blob-events.bicep does);
     returns when it was created. Blobs last written before that never fire."""
-    container = blob_service.get_container_client(HOSTS_CONTAINER)
     with contextlib.suppress(ResourceExistsError):
-        container.create_container()
-    marker = container.get_blob_client(f"{_subscription_folder(host_id, function_id)}/subscription")
+        blob_service.create_container(HOSTS_CONTAINER)
+    marker = _subscription_blob(blob_service, host_id, function_id, "subscription")
     with contextlib.suppress(ResourceExistsError):
         marker.upload_blob(b"", overwrite=False)
     return marker.get_blob_properties().last_modified
@@ -102,51 +104,46 @@ class Delivered:
         )
 
 
-class EventSource:
-    """Lists one container and delivers a BlobCreated event per new blob version to the webhook.
+@dataclass(frozen=True)
+class Subscription:
+    """One EventGrid-source blob trigger's subscription: what it watches and where it delivers.
 
-    ``webhook_url`` is called when needed (the HTTP server's port is known once it runs). Made anew each time
-    this host gets the producer's singleton lock, so it always starts from the saved record.
+    ``webhook_url`` is called when needed (the HTTP server's port is known once it runs).
     """
 
-    def __init__(
-        self,
-        function_id: str,
-        container: ContainerClient,
-        prefix: str,
-        host_blobs: BlobServiceClient,
-        host_id: str,
-        webhook_url: Callable[[], str],
-        *,
-        poll_interval: float = 1.0,
-    ) -> None:
-        self._function_id = function_id
-        self._container = container
-        self._prefix = prefix
-        folder = _subscription_folder(host_id, function_id)
-        hosts = host_blobs.get_container_client(HOSTS_CONTAINER)
-        self._marker = hosts.get_blob_client(f"{folder}/subscription")
-        self._record = hosts.get_blob_client(f"{folder}/delivered")
-        self._webhook_url = webhook_url
-        self._poll_interval = poll_interval
+    function_id: str
+    container: ContainerClient
+    prefix: str
+    host_blobs: BlobServiceClient
+    host_id: str
+    webhook_url: Callable[[], str]
+    poll_interval: float = 1.0
+
+    def blob(self, leaf: str) -> BlobClient:
+        return _subscription_blob(self.host_blobs, self.host_id, self.function_id, leaf)
+
+
+class EventSource(ListenerThread):
+    """Lists one container and delivers a BlobCreated event per new blob version to the webhook.
+
+    Made anew each time this host gets the producer's singleton lock, so it always starts from the saved record.
+    """
+
+    def __init__(self, subscription: Subscription) -> None:
+        super().__init__(f"devhost-eventgrid-{subscription.function_id}")
+        self._function_id = subscription.function_id
+        self._container = subscription.container
+        self._prefix = subscription.prefix
+        self._marker = subscription.blob("subscription")
+        self._record = subscription.blob("delivered")
+        self._webhook_url = subscription.webhook_url
+        self._poll_interval = subscription.poll_interval
         self._topic = (
             "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/"
-            f"Microsoft.Storage/storageAccounts/{container.account_name}"
+            f"Microsoft.Storage/storageAccounts/{self._container.account_name}"
         )
-        self._stopping = threading.Event()
         self._validated = False
         self._last_problem = ""
-        self._thread = threading.Thread(
-            target=self._run, name=f"devhost-eventgrid-{function_id}", daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
 
     # -- producer thread ---------------------------------------------------------------------
 
@@ -307,37 +304,27 @@ def _now() -> str:
 
 
 class EventGridSubscription:
-    """One EventGrid-source blob trigger's subscription and its producer, which runs on one host at a time."""
+    """A subscription and its producer, which runs on one host at a time (a singleton lock)."""
 
-    def __init__(
-        self,
-        function_id: str,
-        container: ContainerClient,
-        prefix: str,
-        host_blobs: BlobServiceClient,
-        host_id: str,
-        webhook_url: Callable[[], str],
-        *,
-        poll_interval: float = 1.0,
-    ) -> None:
-        self.function_id = function_id
-        self._container = container
-        self._host_blobs = host_blobs
-        self._host_id = host_id
-
-        def producer() -> EventSource:
-            return EventSource(
-                function_id, container, prefix, host_blobs, host_id, webhook_url, poll_interval=poll_interval
-            )
-
-        self.producer = SingletonListener(f"{function_id}.EventGrid", producer, host_blobs, host_id)
+    def __init__(self, subscription: Subscription) -> None:
+        self.subscription = subscription
+        self.producer = SingletonListener(
+            f"{subscription.function_id}.EventGrid",
+            lambda: EventSource(subscription),
+            subscription.host_blobs,
+            subscription.host_id,
+        )
 
     def start(self) -> None:
         """Create the subscription before the host reports ready, so that nothing uploaded after it is missed."""
         with contextlib.suppress(ResourceExistsError):
-            self._container.create_container()  # as the scanning listener does: uploads need it
-        created = subscribe(self._host_blobs, self._host_id, self.function_id)
-        logger.info("Event Grid subscription for %s since %s", self.function_id, created.isoformat())
+            self.subscription.container.create_container()  # as the scanning listener does: uploads need it
+        created = subscribe(
+            self.subscription.host_blobs, self.subscription.host_id, self.subscription.function_id
+        )
+        logger.info(
+            "Event Grid subscription for %s since %s", self.subscription.function_id, created.isoformat()
+        )
         self.producer.start()
 
     def stop(self, timeout: float) -> None:

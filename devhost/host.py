@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode
 
 import azure.functions as func
@@ -47,10 +47,11 @@ from devhost.blob_extension import (
     is_event_grid_trigger,
 )
 from devhost.blobs import POISON_QUEUE, BlobListener, BlobPathPattern
-from devhost.eventgrid import EventGridSubscription
+from devhost.eventgrid import EventGridSubscription, Subscription
 from devhost.hostkeys import system_key
 from devhost.httpserver import HttpServer, Webhook
 from devhost.indexing import FunctionSpec, HostStartupError, index_functions, storage_connection_string
+from devhost.listener import Listener
 from devhost.pool import InvocationPool, pool_size
 from devhost.queues import DEFAULT_MESSAGE_LEASE, QueueListener
 from devhost.settings import BlobOptions, QueueOptions, enabled_function_names, http_route_prefix
@@ -61,12 +62,6 @@ from pipeline.settings_file import export_settings
 logger = logging.getLogger("devhost")
 
 HOST_STORAGE_SETTING = "AzureWebJobsStorage"
-
-
-class _Component(Protocol):
-    def start(self) -> None: ...
-
-    def stop(self, timeout: float) -> None: ...
 
 
 HOST_ID_SETTING = "AzureFunctionsWebJobsHostId"
@@ -169,7 +164,7 @@ class LocalHost:
         self._blob_poll_interval = blob_poll_interval
         self._drain_timeout = drain_timeout
         self.functions: list[FunctionSpec] = []
-        self._components: list[_Component] = []
+        self._components: list[Listener] = []
         self._http: HttpServer | None = None
         self._pool: InvocationPool | None = None
         self._clients: dict[str, tuple[BlobServiceClient, QueueServiceClient]] = {}
@@ -277,7 +272,7 @@ class LocalHost:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _build_components(self, pool: InvocationPool) -> list[_Component]:
+    def _build_components(self, pool: InvocationPool) -> list[Listener]:
         """Construct every listener first, so any configuration error surfaces before anything runs.
 
         Listeners come first, then the HTTP server, then the Event Grid producers that post to it.
@@ -285,7 +280,7 @@ class LocalHost:
         queue_options = QueueOptions.from_host_json(self.host_json)
         blob_options = BlobOptions.from_host_json(self.host_json)
         timezone = timer_timezone(self.settings)
-        components: list[_Component] = []
+        components: list[Listener] = []
         http_specs: list[FunctionSpec] = []
         event_grid: dict[str, EventGridFunction] = {}
         for spec in self.functions:
@@ -309,7 +304,7 @@ class LocalHost:
             else:
                 http_specs.append(spec)
         webhooks: dict[str, Webhook] = {}
-        producers: list[_Component] = []
+        producers: list[Listener] = []
         if event_grid:
             listener, webhook, producers = self._event_grid_path(
                 event_grid, queue_options, blob_options, pool
@@ -329,7 +324,7 @@ class LocalHost:
             components.append(self._http)
         return components + producers
 
-    def _singleton(self, spec: FunctionSpec, factory: Callable[[], _Component]) -> SingletonListener:
+    def _singleton(self, spec: FunctionSpec, factory: Callable[[], Listener]) -> SingletonListener:
         """One host at a time runs this listener (``Host.Functions.<name>.Listener``, as on the real host)."""
         factory()  # made once now, so a configuration error stops the start
         host_blobs, _ = self._storage(self._host_storage(spec))
@@ -361,7 +356,7 @@ class LocalHost:
         queue_options: QueueOptions,
         blob_options: BlobOptions,
         pool: InvocationPool,
-    ) -> tuple[QueueListener, BlobWebhook, list[_Component]]:
+    ) -> tuple[QueueListener, BlobWebhook, list[Listener]]:
         """The internal queue's listener, the webhook feeding it, and one Event Grid producer per function."""
         host_blobs, host_queues = self._storage(self._host_storage(next(iter(functions.values())).spec))
         queue_name = host_blob_trigger_queue(self.host_id)
@@ -380,15 +375,17 @@ class LocalHost:
         )
         key = system_key(host_blobs, self.host_id)
         webhook = BlobWebhook(functions, key, host_queues.get_queue_client(queue_name), listener.notify)
-        producers: list[_Component] = [
+        producers: list[Listener] = [
             EventGridSubscription(
-                function_id,
-                function.container,
-                function.pattern.prefix,
-                host_blobs,
-                self.host_id,
-                lambda function_id=function_id: self._webhook_url(function_id, key),
-                poll_interval=self._blob_poll_interval,
+                Subscription(
+                    function_id,
+                    function.container,
+                    function.pattern.prefix,
+                    host_blobs,
+                    self.host_id,
+                    lambda function_id=function_id: self._webhook_url(function_id, key),
+                    self._blob_poll_interval,
+                )
             )
             for function_id, function in functions.items()
         ]

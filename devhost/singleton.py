@@ -15,10 +15,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobLeaseClient, BlobServiceClient
+
+from devhost.listener import Listener
 
 logger = logging.getLogger("devhost")
 
@@ -30,12 +31,6 @@ RENEW_INTERVAL = 5.0
 # The real host retries a lock it could not get every minute (ListenerLockRecoveryPollingInterval);
 # locally a host takes over within seconds of the lease running out.
 ACQUIRE_INTERVAL = 2.0
-
-
-class Listener(Protocol):
-    def start(self) -> None: ...
-
-    def stop(self, timeout: float) -> None: ...
 
 
 def lock_blob(blob_service: BlobServiceClient, host_id: str, lock_id: str) -> BlobClient:

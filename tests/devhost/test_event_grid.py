@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
-from azure.storage.queue import QueueServiceClient
 
-from devhost.blob_extension import container_and_blob, host_blob_trigger_queue
-from devhost.blobs import POISON_QUEUE
+from devhost.blob_extension import container_and_blob
 from devhost.host import LocalHost
 from devhost.hostkeys import system_key
 from devhost.singleton import HOSTS_CONTAINER
 from tests.devhost import sample_app
-from tests.devhost.conftest import MAX_DEQUEUE_COUNT, StartHost, WaitUntil
+from tests.devhost.conftest import StartHost, WaitUntil
 from tests.devhost.events import blob_created, post
 
 pytestmark = pytest.mark.timeout(60)
@@ -77,41 +73,6 @@ def test_each_upload_fires_once_also_when_written_while_no_host_ran(
     assert not [b.name for b in hosts.list_blobs(name_starts_with="blobreceipts/") if container in b.name]
     record = hosts.download_blob(f"eventgrid/{host.host_id}/Host.Functions.on_event/delivered").readall()
     assert b"batch" not in record and b".txt" not in record  # ETags and times, never a name
-
-
-def test_a_failing_function_is_retried_by_dequeue_count_then_poisoned(
-    start_host: StartHost,
-    blobs: BlobServiceClient,
-    queues: QueueServiceClient,
-    names: dict[str, str],
-    wait_until: WaitUntil,
-) -> None:
-    container = names["FAIL_EVENT_CONTAINER"]
-    host = start_host(["failing_event"])
-    blob = blobs.get_blob_client(container, "bad.png")
-    blob.upload_blob(b"broken")
-
-    def poisoned() -> list[dict]:
-        try:
-            peeked = queues.get_queue_client(POISON_QUEUE).peek_messages(max_messages=32)
-        except ResourceNotFoundError:
-            return []
-        decoded = [json.loads(base64.b64decode(message.content)) for message in peeked]
-        return [message for message in decoded if message["ContainerName"] == container]
-
-    (message,) = wait_until(poisoned, message="the poison message")
-    assert message == {
-        "Type": "BlobTrigger",
-        "FunctionId": "Host.Functions.failing_event",
-        "BlobType": "BlockBlob",
-        "ContainerName": container,
-        "BlobName": "bad.png",
-        "ETag": blob.get_blob_properties().etag,
-    }
-    time.sleep(1.0)
-    assert len(calls("failing_event")) == MAX_DEQUEUE_COUNT
-    internal = queues.get_queue_client(host_blob_trigger_queue(host.host_id))
-    assert internal.get_queue_properties().approximate_message_count == 0
 
 
 def test_two_hosts_one_producer_each_blob_runs_once_and_the_other_takes_over(
