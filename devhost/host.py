@@ -83,7 +83,7 @@ def default_host_id(settings: Mapping[str, str]) -> str:
                 "not starting or ending with a dash"
             )
         return configured
-    derived = re.sub(r"[^a-z0-9-]", "-", socket.gethostname().lower())[:32].strip("-")
+    derived = re.sub(r"[^a-z0-9]+", "-", socket.gethostname().lower())[:32].strip("-")
     return derived or "localhost"
 
 

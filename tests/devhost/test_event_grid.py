@@ -9,8 +9,9 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from devhost.blob_extension import container_and_blob
-from devhost.host import LocalHost
+from devhost.host import LocalHost, default_host_id
 from devhost.hostkeys import system_key
+from devhost.indexing import HostStartupError
 from devhost.singleton import HOSTS_CONTAINER
 from tests.devhost import sample_app
 from tests.devhost.conftest import StartHost, WaitUntil
@@ -126,7 +127,7 @@ def test_timers_run_on_one_of_two_hosts_and_move_when_it_stops(
 
 def test_a_second_host_on_a_taken_port_stops_with_a_clear_error(start_host: StartHost) -> None:
     port = start_host(["greet"]).http_port
-    with pytest.raises(Exception, match=r"--port 0"):
+    with pytest.raises(HostStartupError, match=r"--port 0"):
         start_host(["greet"], http_port=port)
 
 
@@ -140,3 +141,14 @@ def test_a_second_host_on_a_taken_port_stops_with_a_clear_error(start_host: Star
 )
 def test_container_and_blob_from_an_event_url(url: str, expected: tuple[str, str]) -> None:
     assert container_and_blob(url) == expected
+
+
+@pytest.mark.parametrize("host_id", ["Upper", "-dash-first", "a" * 33, "with_underscore"])
+def test_a_host_id_that_cannot_name_the_hosts_queue_stops_the_start(host_id: str) -> None:
+    with pytest.raises(HostStartupError, match="AzureFunctionsWebJobsHostId"):
+        default_host_id({"AzureFunctionsWebJobsHostId": host_id})
+
+
+def test_the_default_host_id_comes_from_the_machine_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("socket.gethostname", lambda: "Lab..PC_07.example")
+    assert default_host_id({}) == "lab-pc-07-example"
