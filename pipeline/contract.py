@@ -138,6 +138,18 @@ class JobMessage(BaseModel):
         return self.model_dump_json(exclude_none=True)
 
 
+def as_utc(value: Any) -> datetime | None:
+    """A time as SQL returns it (a datetime, or ISO-8601 text on SQLite) as an aware UTC datetime."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from pydantic import ValidationError
 
-from pipeline.contract import IMAGES_CONTAINER, BlobRef
+from pipeline.contract import IMAGES_CONTAINER, BlobRef, as_utc
 from pipeline.db import Database
 from pipeline.ids import image_id_for
 from pipeline.records import FINISHED, JobStatus
@@ -153,17 +152,6 @@ def shorten(text: str, width: int = MAX_NAME_COLUMN) -> str:
     return text[: keep - keep // 2] + "…" + text[len(text) - keep // 2 :]
 
 
-def _datetime(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
 def summary(database: Database, refs: Sequence[BlobRef], out: IO[str] = sys.stdout) -> None:
     """One line per uploaded image: status, faces, face matches with other photos, and why it failed."""
     ids = {str(image_id_for(ref)) for ref in refs}
@@ -196,8 +184,8 @@ def summary(database: Database, refs: Sequence[BlobRef], out: IO[str] = sys.stdo
             f"{shorten(blob_name).ljust(width)}  {status:9} {face_text:>5} {match_text:>7}  {detail}",
             file=out,
         )
-    started = [moment for moment in (_datetime(first) for first, _ in spans) if moment]
-    ended = [moment for moment in (_datetime(last) for _, last in spans) if moment]
+    started = [moment for moment in (as_utc(first) for first, _ in spans) if moment]
+    ended = [moment for moment in (as_utc(last) for _, last in spans) if moment]
     if started and ended:
         print(
             f"batch time: {(max(ended) - min(started)).total_seconds():.1f} s from the first job's start to the last job's end",

@@ -7,6 +7,8 @@ deliver exactly the messages it wants (twice, out of order, on its last attempt)
 from __future__ import annotations
 
 import base64
+import os
+import socket
 import subprocess
 import sys
 import time
@@ -116,3 +118,35 @@ def start_host(env: dict[str, str], log: Path, *arguments: str) -> subprocess.Po
         time.sleep(0.2)
     process.kill()
     pytest.fail(f"host did not start:\n{log.read_text()}")
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (free a moment ago)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def unreachable_storage() -> str:
+    """A connection string to storage that is not running: what must fail at once, not after retries."""
+    port = closed_port()
+    return (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+        f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+    )
+
+
+def run_module(module: str, tmp_path: Path, *args: str, **env: str) -> tuple[int, str, str, float]:
+    """``python -m module`` with only the environment given (no developer pipeline settings leak in) and an
+    empty settings file: (exit code, stdout, stderr, seconds)."""
+    base = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PIPELINE_", "VISION_", "FACE_"))
+    }
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--settings", str(environment_only(tmp_path)), *args],
+        cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=100,
+    )  # fmt: skip
+    return done.returncode, done.stdout, done.stderr, time.monotonic() - started

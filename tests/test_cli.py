@@ -2,39 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from pipeline.settings_file import environment_only
-from tests.pipeline_harness import ROOT
+from tests.pipeline_harness import ROOT, run_module, unreachable_storage
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def cli(tmp_path: Path, *args: str, **env: str) -> tuple[int, str, str, float]:
-    base = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("PIPELINE_", "VISION_", "FACE_"))
-    }
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "--settings", str(environment_only(tmp_path)), *args],
-        cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=100,
-    )  # fmt: skip
-    return done.returncode, done.stdout, done.stderr, time.monotonic() - started
+    return run_module("pipeline.cli", tmp_path, *args, **env)
 
 
 @pytest.fixture
@@ -49,11 +29,7 @@ def one_line(stderr: str, *expected: str) -> None:
 
 
 def test_unreachable_storage_fails_within_seconds_in_one_line(tmp_path, sql_connection_string):
-    storage = (
-        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
-        f"BlobEndpoint=http://127.0.0.1:{closed_port()}/devstoreaccount1;"
-        f"QueueEndpoint=http://127.0.0.1:{closed_port()}/devstoreaccount1;"
-    )
+    storage = unreachable_storage()
     for command in (["forget", "--batch", "b"], ["replay-poison"]):
         code, _, stderr, took = cli(
             tmp_path, *command, AzureWebJobsStorage=storage, SQL_CONNECTION_STRING=sql_connection_string

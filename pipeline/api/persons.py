@@ -20,7 +20,7 @@ from pipeline.api.params import (
     parse,
 )
 from pipeline.api.reviews import MAX_REVIEWER
-from pipeline.api.values import Result, endpoint, iso_time, rectangle, rows, sql_id
+from pipeline.api.values import Result, endpoint, iso_time, page, rectangle, rows, sql_id
 from pipeline.db import Database
 from pipeline.faces.reviews import MAX_LABEL, Reviews
 
@@ -90,7 +90,7 @@ def list_persons(database: Database, params: dict[str, Any]) -> Result:
     """Persons, largest first, optionally of a batch or by a word of their label."""
     query = parse(PersonListParams, params)
     pattern = None if query.label is None else like_contains(query.label)
-    page = rows(
+    found = rows(
         database,
         person_list_statement(database),
         [
@@ -101,13 +101,7 @@ def list_persons(database: Database, params: dict[str, Any]) -> Result:
             *database.dialect.page_parameters(query.limit + 1, query.offset),
         ],
     )
-    items = [_person(row) for row in page[: query.limit]]
-    return 200, {
-        "items": items,
-        "limit": query.limit,
-        "offset": query.offset,
-        "more": len(page) > query.limit,
-    }
+    return 200, page(found, query.limit, query.offset, _person)
 
 
 @endpoint

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from pipeline.api.params import DEFAULT_LIMIT, BatchId, Limit, Offset, Params, Text, Uuid, one_of, parse
-from pipeline.api.values import Result, endpoint, iso_time, rows, sql_id
+from pipeline.api.values import Result, endpoint, iso_time, page, rows, sql_id
 from pipeline.db import Database
 from pipeline.faces.reviews import MAX_NOTE, Decision, Reviews
 
@@ -83,7 +83,7 @@ def _pair(row: tuple) -> dict[str, Any]:
 def list_reviews(database: Database, params: dict[str, Any]) -> Result:
     """Pairs in one state (pending by default: the review queue), best first, paged."""
     query = parse(ReviewListParams, params)
-    page = rows(
+    found = rows(
         database,
         review_queue_statement(database),
         [
@@ -94,14 +94,7 @@ def list_reviews(database: Database, params: dict[str, Any]) -> Result:
             *database.dialect.page_parameters(query.limit + 1, query.offset),
         ],
     )
-    items = [_pair(row) for row in page[: query.limit]]
-    # One row more than the page says whether there is a next one, without counting a queue of 300,000 pairs.
-    return 200, {
-        "items": items,
-        "limit": query.limit,
-        "offset": query.offset,
-        "more": len(page) > query.limit,
-    }
+    return 200, page(found, query.limit, query.offset, _pair)
 
 
 @endpoint

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date
 from functools import wraps
 from typing import Any, ParamSpec
 
 from pipeline.api.params import BadRequest, NotFound
+from pipeline.contract import as_utc
 from pipeline.db import Database
 from pipeline.errors import DecisionRefused, UnknownSubject
 
@@ -47,17 +48,23 @@ def iso_time(value: Any) -> str | None:
     """ISO-8601 UTC with milliseconds and Z, whichever way the dialect returns the time."""
     if value is None:
         return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return value
-    if isinstance(value, datetime):
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    moment = as_utc(value)
+    if moment is not None:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
+
+
+def page(rows: list[tuple], limit: int, offset: int, item: Callable[[tuple], Body]) -> Body:
+    """A page of a list asked for with one row more than ``limit``: that row says whether a next page exists,
+    without counting a list that can be long."""
+    return {
+        "items": [item(row) for row in rows[:limit]],
+        "limit": limit,
+        "offset": offset,
+        "more": len(rows) > limit,
+    }
 
 
 def sql_bool(value: Any) -> bool | None:

@@ -22,8 +22,8 @@ class ExactVectors:
     def __init__(self, dimensions: int) -> None:
         self.dimensions = dimensions
         self._blocks: list[np.ndarray] = []  # (BLOCK_ROWS, dimensions) float32 each; the last partly filled
-        self._faces: list[np.ndarray] = []  # (BLOCK_ROWS,) 'S16' face ids
-        self._images: list[np.ndarray] = []  # (BLOCK_ROWS,) 'S16' image ids
+        self._faces: list[np.ndarray] = []  # (BLOCK_ROWS,) raw 16-byte face ids ("S16" would drop trailing zero bytes)
+        self._images: list[np.ndarray] = []  # (BLOCK_ROWS,) raw 16-byte image ids
         self._alive: list[np.ndarray] = []  # (BLOCK_ROWS,) bool: False for free slots and removed faces
         self._slot: dict[bytes, tuple[int, int]] = {}
         self._used = 0  # rows used in the last block
@@ -46,8 +46,8 @@ class ExactVectors:
             return
         if not self._blocks or self._used == BLOCK_ROWS:
             self._blocks.append(np.zeros((BLOCK_ROWS, self.dimensions), dtype=np.float32))
-            self._faces.append(np.zeros(BLOCK_ROWS, dtype="S16"))
-            self._images.append(np.zeros(BLOCK_ROWS, dtype="S16"))
+            self._faces.append(np.zeros(BLOCK_ROWS, dtype="V16"))
+            self._images.append(np.zeros(BLOCK_ROWS, dtype="V16"))
             self._alive.append(np.zeros(BLOCK_ROWS, dtype=bool))
             self._used = 0
         block, row = len(self._blocks) - 1, self._used
@@ -66,7 +66,7 @@ class ExactVectors:
     def within(self, vector: np.ndarray, distance: float, other_than_image: str) -> list[tuple[str, float]]:
         """(face id, distance) of every stored face of another image at most ``distance`` away."""
         query = np.asarray(vector, dtype=np.float32)
-        image = _key(other_than_image)
+        image = np.void(_key(other_than_image))
         found = []
         for block, faces, images, alive in zip(
             self._blocks, self._faces, self._images, self._alive, strict=True
