@@ -22,7 +22,9 @@ class ExactVectors:
     def __init__(self, dimensions: int) -> None:
         self.dimensions = dimensions
         self._blocks: list[np.ndarray] = []  # (BLOCK_ROWS, dimensions) float32 each; the last partly filled
-        self._faces: list[np.ndarray] = []  # (BLOCK_ROWS,) raw 16-byte face ids ("S16" would drop trailing zero bytes)
+        self._faces: list[
+            np.ndarray
+        ] = []  # (BLOCK_ROWS,) raw 16-byte face ids ("S16" would drop trailing zero bytes)
         self._images: list[np.ndarray] = []  # (BLOCK_ROWS,) raw 16-byte image ids
         self._alive: list[np.ndarray] = []  # (BLOCK_ROWS,) bool: False for free slots and removed faces
         self._slot: dict[bytes, tuple[int, int]] = {}

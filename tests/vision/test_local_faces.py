@@ -127,3 +127,11 @@ def test_a_weight_file_that_is_not_the_published_one_is_refused(monkeypatch):
     monkeypatch.setitem(yunet_sface.WEIGHT_SHA256, yunet_sface.YUNET_FILE, "0" * 64)
     with pytest.raises(RuntimeError, match="SHA-256"):
         YuNetSFace().detect(load(catalogue()["obama.jpg"]))
+
+
+@pytest.mark.parametrize("shade", [0, 10, 128, 255])
+def test_a_flat_strip_is_not_a_face(yunet, shade):
+    """YuNet scored a black 50x3000 strip 0.998; a box with no texture is never reported."""
+    from PIL import Image
+
+    assert yunet.detect(Image.new("RGB", (50, 3000), (shade, shade, shade))) == []

@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from pipeline.vision.base import Rectangle
 from pipeline.vision.local.faces.base import FaceModel, LocatedFace, clipped_rectangle
 from pipeline.vision.local.faces.geometry import boxes_overlap, suppress, tiles, to_upright, turned
 
@@ -57,6 +58,10 @@ SCORE_THRESHOLD = 0.8
 UPRIGHT_SCORE = 0.9
 # YuNet's own suppression inside one pass, and the merge of the whole-picture and tile passes.
 NMS_OVERLAP = 0.3
+# A face has texture: a box whose pixels barely vary (standard deviation of grey levels, 0-255) is a flat
+# region YuNet scored anyway (a black strip scored 0.998 in the hostile-input suite); real faces measured here
+# vary by 20 or more.
+MIN_FACE_CONTRAST = 6.0
 # Before SFace embeds a face, YuNet finds it again in a crop of the full-resolution picture where the face
 # measures about this: landmarks from a reduced picture misplace the eyes by several pixels, which moved one
 # woman's two photos from 0.85 to 1.29 apart (bench.face_threshold). The crop is reduced for large faces
@@ -139,9 +144,12 @@ class YuNetSFace(FaceModel[YuNetModels]):
                 np.vstack([corners, row[4 : POINT_COLUMNS.stop].reshape(5, 2)]), turns, width, height
             )
             corners, landmarks = points[:2], points[2:]
+            rectangle = clipped_rectangle(*corners.min(axis=0), *corners.max(axis=0), width, height)
+            if _flat(upright, rectangle):
+                continue
             faces.append(
                 LocatedFace(
-                    rectangle=clipped_rectangle(*corners.min(axis=0), *corners.max(axis=0), width, height),
+                    rectangle=rectangle,
                     score=float(row[SCORE_COLUMN]),
                     landmarks=[(round(float(x)), round(float(y))) for x, y in landmarks],
                     detail=(oriented, row),  # SFace aligns the face in the picture YuNet saw it in
@@ -182,6 +190,11 @@ class YuNetSFace(FaceModel[YuNetModels]):
                 rows.append(_scaled_back(found, tile_scale))
         merged = np.concatenate(rows)
         return merged[suppress(merged[:, :4], merged[:, SCORE_COLUMN], NMS_OVERLAP)]
+
+
+def _flat(bgr: np.ndarray, box: Rectangle) -> bool:
+    region = bgr[box.top : box.top + box.height, box.left : box.left + box.width]
+    return region.size == 0 or float(region.mean(axis=2).std()) < MIN_FACE_CONTRAST
 
 
 def _resized(bgr: np.ndarray, scale: float) -> np.ndarray:
