@@ -1,8 +1,8 @@
 """Erase an image, or a whole batch, everywhere the pipeline put something of it.
 
-The original upload, the working copies, the face crops and claim checks (all named under the image id),
-the faces in the match index (open-model embeddings; Azure LargeFaceList persisted faces), and every SQL
-row: the image, its step runs, results, tags, objects, text lines, faces, matches in both directions and
+The original upload, the working copies, the face crops, claim checks and the desk's thumbnails (all
+named under the image id), the faces in the match index (open-model embeddings; Azure LargeFaceList
+persisted faces), and every SQL row: the image, its step runs, results, tags, objects, text lines, faces, matches in both directions and
 set-aside messages of its jobs. A step still in flight for the image finds its blobs gone and its image
 row absent, and writes nothing back (see ``JobRecords``).
 """
@@ -14,7 +14,14 @@ import uuid
 from dataclasses import dataclass
 
 from pipeline.audit import UNNAMED_ACTOR
-from pipeline.contract import CLAIMS_CONTAINER, FACES_CONTAINER, IMAGES_CONTAINER, WORKING_CONTAINER, BlobRef
+from pipeline.contract import (
+    CLAIMS_CONTAINER,
+    FACES_CONTAINER,
+    IMAGES_CONTAINER,
+    THUMBNAILS_CONTAINER,
+    WORKING_CONTAINER,
+    BlobRef,
+)
 from pipeline.runtime import Runtime, job_log
 
 log = logging.getLogger("pipeline")
@@ -68,7 +75,7 @@ def _forget_indexed_faces(runtime: Runtime, image_id: str) -> int:
 def _delete_blobs(runtime: Runtime, image_id: str, blob_name: str) -> int:
     storage = runtime.storage
     refs = [BlobRef(container=IMAGES_CONTAINER, name=blob_name)]
-    for container in (WORKING_CONTAINER, FACES_CONTAINER, CLAIMS_CONTAINER):
+    for container in (WORKING_CONTAINER, FACES_CONTAINER, CLAIMS_CONTAINER, THUMBNAILS_CONTAINER):
         refs += [
             BlobRef(container=container, name=name) for name in storage.list_names(container, f"{image_id}/")
         ]
