@@ -109,6 +109,7 @@ var pipelineContainers = [
   'working'
   'faces'
   'claims'
+  'thumbnails'
 ]
 var deploymentContainer = 'app-package'
 

@@ -63,6 +63,11 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "PERSON_LIST_SQL + database.dialect.page_clause",
     ): "one constant statement plus the dialect's constant paging clause; every value is a bound parameter",
     (
+        "pipeline/desk/queries.py",
+        "batch_list",
+        "BATCH_LIST_SQL + database.dialect.page_clause",
+    ): "one constant statement plus the dialect's constant paging clause; every value is a bound parameter",
+    (
         "pipeline/api/reviews.py",
         "review_queue_statement",
         "REVIEW_QUEUE_SQL + database.dialect.page_clause",

@@ -49,7 +49,9 @@ def _attribute(name: str, value: Any) -> str:
         raise ValueError(f"not an attribute name: {name!r}")
     if value is True:
         return f" {name}"
-    if name in _URL_ATTRIBUTES and not str(value).startswith("/"):
+    text = str(value)
+    # "/x" is a path of this app; "//host/x" and "/\\host/x" would be another host's.
+    if name in _URL_ATTRIBUTES and (not text.startswith("/") or text[1:2] in ("/", "\\")):
         raise ValueError(f"{name} must be one of the app's own paths, got {value!r}")
     return f' {name}="{escape(value)}"'
 
