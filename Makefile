@@ -8,13 +8,15 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 IMAGES ?=
+HOSTS ?=
 SQL ?=
 export SQL
 
 .PHONY: help deps system-deps face-photos run test test-faults bench lint query db-upgrade schema clean
 
 help:
-	@echo "make run [IMAGES=dir]   run the pipeline locally on a folder (default: the sample set)"
+	@echo "make run [IMAGES=dir] [HOSTS=n]   run the pipeline locally on a folder (default: the sample set),"
+	@echo "                        on n local hosts sharing the work (default 1)"
 	@echo "make test               the whole test suite (starts its own Azurite); the fault suite in reduced form"
 	@echo "make test-faults        the fault suite at full size (50 images, 12 host kills...), printing its figures"
 	@echo "make bench [QUICK=1]    the benchmarks under bench/, printing figures (BENCHMARKS.md)"
@@ -77,7 +79,7 @@ face-photos: deps
 	@$(PY) -m devhost.face_photos >/dev/null
 
 run: deps
-	$(PY) -m devhost.quickstart $(if $(IMAGES),--images "$(IMAGES)")
+	$(PY) -m devhost.quickstart $(if $(IMAGES),--images "$(IMAGES)") $(if $(HOSTS),--hosts "$(HOSTS)")
 
 test: deps face-photos
 	$(PY) -m ruff check .

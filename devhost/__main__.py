@@ -111,6 +111,13 @@ def _announce(host: LocalHost, prefix: str) -> None:
             f"HTTP functions at http://127.0.0.1:{host.http_port}/{prefix + '/' if prefix else ''}",
             flush=True,
         )
+    for url in host.blob_webhooks():
+        # The key is not printed: it is the host's blobs_extension system key, kept with its other secrets.
+        print(
+            f"Blob events webhook: POST {url}&code=<blobs_extension key in azure-webjobs-secrets/"
+            f"{host.host_id}/host.json>",
+            flush=True,
+        )
     functions = ", ".join(host.describe())
     print(f"Local Functions host ready: {len(host.functions)} functions ({functions})", flush=True)
 

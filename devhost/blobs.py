@@ -1,14 +1,20 @@
-"""Blob trigger listener: polls a container and processes each blob version exactly once.
+"""Blob triggers: the message the host keeps about a blob, and the container-polling listener.
 
-"Exactly once" is tracked the way the real host does it, with *blob receipts*: after a blob
-(name + ETag) was processed, an empty blob
+:class:`BlobTriggerMessage` is the real host's record of "this blob, for this function", on its internal
+queue and in ``webjobs-blobtrigger-poison``; both trigger sources use it.
+
+:class:`BlobListener` serves blob triggers with the default source (``LogsAndContainerScan``); triggers with
+``source=EventGrid`` (the app's ``ingest``) go through :mod:`devhost.blob_extension` instead. It polls the
+container and processes each blob version once, tracked the way the real host does it, with *blob
+receipts*: after a blob (name + ETag) was processed, an empty blob
 ``azure-webjobs-hosts/blobreceipts/<hostId>/Host.Functions.<fn>/<etag>/<container>/<blob>``
 is written. A blob with a receipt is skipped — also after a host restart — while an overwrite
-changes the ETag and so triggers again.
+changes the ETag and so triggers again. The scan runs on one host at a time (a singleton, as on the real
+host), which processes what it finds.
 
-Failures are retried on the next scans; the attempt that reaches ``maxDequeueCount`` (shared
-with queues, as on the real host) posts a JSON message about the blob to the queue
-``webjobs-blobtrigger-poison`` and writes the receipt so the blob is not retried forever.
+Failures are retried on the next scans; the attempt that reaches ``poisonBlobThreshold`` (host.json
+``extensions.blobs``, default 5) posts the blob's message to ``webjobs-blobtrigger-poison`` and writes the
+receipt so the blob is not retried forever.
 """
 
 from __future__ import annotations
@@ -34,9 +40,9 @@ from azure.storage.blob import BlobClient, BlobProperties, BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
 from devhost.indexing import FunctionSpec, HostStartupError
+from devhost.listener import ListenerThread
 from devhost.pool import InvocationPool
 from devhost.queues import ensure_queue
-from devhost.settings import QueueOptions
 
 logger = logging.getLogger("devhost")
 
@@ -75,8 +81,52 @@ class BlobPathPattern:
         return self.regex.fullmatch(blob_name) is not None
 
 
-class BlobListener:
-    """Scans one container every ``poll_interval`` seconds on its own thread."""
+@dataclass(frozen=True)
+class BlobTriggerMessage:
+    """The real host's message about one blob for one function, on its internal queue and in the poison queue.
+
+    Serialised as the host does (``Type`` first, the ETag quoted as in HTTP), base64-encoded on the queue;
+    :mod:`pipeline.replay` reads ``ContainerName``, ``BlobName`` and ``ETag`` from the poison queue.
+    """
+
+    function_id: str
+    container: str
+    name: str
+    etag: str
+    blob_type: str = "BlockBlob"
+
+    def encoded(self) -> str:
+        document = {
+            "Type": "BlobTrigger",
+            "FunctionId": self.function_id,
+            "BlobType": self.blob_type,
+            "ContainerName": self.container,
+            "BlobName": self.name,
+            "ETag": f'"{self.etag.strip(chr(34))}"',
+        }
+        return base64.b64encode(json.dumps(document).encode("utf-8")).decode("ascii")
+
+    @classmethod
+    def decode(cls, body: bytes) -> BlobTriggerMessage:
+        """From a received (already base64-decoded) body; ValueError when it is not one."""
+        try:
+            document = json.loads(body)
+            return cls(
+                function_id=str(document["FunctionId"]),
+                container=str(document["ContainerName"]),
+                name=str(document["BlobName"]),
+                etag=str(document.get("ETag") or ""),
+                blob_type=str(document.get("BlobType") or "BlockBlob"),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"not a blob trigger message: {exc}") from None
+
+
+class BlobListener(ListenerThread):
+    """Scans one container every ``poll_interval`` seconds on its own thread.
+
+    Stopping leaves blobs queued but not started unprocessed (no receipt) for next time.
+    """
 
     def __init__(
         self,
@@ -84,12 +134,13 @@ class BlobListener:
         blob_service: BlobServiceClient,
         host_blob_service: BlobServiceClient,
         host_queue_service: QueueServiceClient,
-        options: QueueOptions,
+        poison_threshold: int,
         pool: InvocationPool,
         *,
         host_id: str,
         poll_interval: float,
     ) -> None:
+        super().__init__(f"devhost-blob-{spec.name}")
         self.spec = spec
         self.pattern = BlobPathPattern.parse(spec.binding["path"], spec.name)
         self._container = blob_service.get_container_client(self.pattern.container)
@@ -97,28 +148,20 @@ class BlobListener:
         # watched container in the binding's connection, as in Azure.
         self._receipts = host_blob_service.get_container_client(RECEIPTS_CONTAINER)
         self._poison = host_queue_service.get_queue_client(POISON_QUEUE)
-        self._options = options
+        self._poison_threshold = poison_threshold
         self._pool = pool
         self._host_id = host_id
         self._poll_interval = poll_interval
-        self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._done: set[BlobKey] = set()
         self._in_flight: set[BlobKey] = set()
         self._failures: dict[BlobKey, int] = {}
-        self._thread = threading.Thread(target=self._run, name=f"devhost-blob-{spec.name}", daemon=True)
 
     def start(self) -> None:
         for container in (self._container, self._receipts):
             with contextlib.suppress(ResourceExistsError):
                 container.create_container()
-        self._thread.start()
-
-    def stop(self, timeout: float) -> None:
-        """Stop scanning; blobs queued but not started stay unprocessed (no receipt) for next time."""
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        super().start()
 
     # -- scanning thread ---------------------------------------------------------------------
 
@@ -173,58 +216,37 @@ class BlobListener:
             data = downloader.readall()
         except (ResourceNotFoundError, ResourceModifiedError):
             return  # deleted or overwritten since listing; the next scan sees the current version
-        stream = InputStream(
-            data=data,
-            name=f"{self.pattern.container}/{name}",
-            uri=blob.url,
-            length=len(data),
-            blob_properties=_properties(downloader.properties),
-            metadata=dict(downloader.properties.metadata or {}),
-        )
+        argument = trigger_argument(self.spec, self.pattern.container, blob, downloader.properties, data)
         try:
-            self.spec.invoke(self._argument(stream, data), reason=f"New blob detected({stream.name})")
+            # The real host names the blob here; this log line does not, so a forgotten name stays nowhere.
+            self.spec.invoke(argument, reason=f"New blob detected(LogsAndContainerScan): ETag {etag}")
         except Exception:
             with self._lock:
                 attempts = self._failures[key] = self._failures.get(key, 0) + 1
             logger.exception(
-                "Function '%s' failed for blob '%s' (attempt %d of %d)",
+                "Function '%s' failed for blob version %s (attempt %d of %d)",
                 self.spec.name,
-                stream.name,
+                etag,
                 attempts,
-                self._options.max_dequeue_count,
+                self._poison_threshold,
             )
-            if attempts < self._options.max_dequeue_count:
+            if attempts < self._poison_threshold:
                 return
             self._send_to_poison(key)
         self._write_receipt(key)
 
-    def _argument(self, stream: InputStream, data: bytes) -> Any:
-        """Convert like the worker's blob converter: ``bytes``/``str`` annotations get the content."""
-        if self.spec.annotation is bytes:
-            return data
-        if self.spec.annotation is str:
-            return data.decode("utf-8")
-        return stream
-
     def _send_to_poison(self, key: BlobKey) -> None:
         name, etag = key
         logger.warning(
-            "Blob '%s/%s' failed %d times in function '%s'; posting it to queue '%s'.",
-            self.pattern.container,
-            name,
-            self._options.max_dequeue_count,
+            "Blob version %s failed %d times in function '%s'; posting it to queue '%s'.",
+            etag,
+            self._poison_threshold,
             self.spec.name,
             POISON_QUEUE,
         )
-        message = {
-            "FunctionId": self.spec.function_id,
-            "BlobType": "BlockBlob",
-            "ContainerName": self.pattern.container,
-            "BlobName": name,
-            "ETag": etag,
-        }
+        message = BlobTriggerMessage(self.spec.function_id, self.pattern.container, name, etag)
         ensure_queue(self._poison)
-        self._poison.send_message(base64.b64encode(json.dumps(message).encode("utf-8")).decode("ascii"))
+        self._poison.send_message(message.encoded())
 
     def _receipt(self, key: BlobKey) -> BlobClient:
         name, etag = key
@@ -238,6 +260,24 @@ class BlobListener:
         with self._lock:
             self._done.add(key)
             self._failures.pop(key, None)
+
+
+def trigger_argument(
+    spec: FunctionSpec, container: str, blob: BlobClient, properties: BlobProperties, data: bytes
+) -> Any:
+    """The blob as the worker's blob converter passes it: ``bytes``/``str`` annotations get the content."""
+    if spec.annotation is bytes:
+        return data
+    if spec.annotation is str:
+        return data.decode("utf-8")
+    return InputStream(
+        data=data,
+        name=f"{container}/{blob.blob_name}",
+        uri=blob.url,
+        length=len(data),
+        blob_properties=_properties(properties),
+        metadata=dict(properties.metadata or {}),
+    )
 
 
 def _properties(props: BlobProperties) -> dict[str, Any]:

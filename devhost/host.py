@@ -5,8 +5,10 @@ it indexes the app through the library (as the Python worker does), resolves ``%
 expressions, and runs one listener per function:
 
 * queue triggers → :class:`devhost.queues.QueueListener`
-* blob triggers → :class:`devhost.blobs.BlobListener`
-* timer triggers → :class:`devhost.timers.TimerScheduler`
+* EventGrid-source blob triggers → the blob webhook on the HTTP server, the internal queue's listener and one
+  Event Grid producer per trigger (:mod:`devhost.blob_extension`, :mod:`devhost.eventgrid`)
+* other blob triggers → :class:`devhost.blobs.BlobListener`, a singleton
+* timer triggers → :class:`devhost.timers.TimerScheduler`, a singleton (:mod:`devhost.singleton`)
 * HTTP triggers → one shared :class:`devhost.httpserver.HttpServer`
 
 All invocations share one thread pool sized by ``PYTHON_THREADPOOL_THREAD_COUNT``. Any
@@ -26,20 +28,34 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
+from urllib.parse import urlencode
 
 import azure.functions as func
 from azure.core.exceptions import AzureError
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
-from devhost.blobs import BlobListener
-from devhost.httpserver import HttpServer
+from devhost.blob_extension import (
+    WEBHOOK_PATH,
+    BlobQueueExecutor,
+    BlobWebhook,
+    EventGridFunction,
+    host_blob_trigger_queue,
+    is_event_grid_trigger,
+)
+from devhost.blobs import POISON_QUEUE, BlobListener, BlobPathPattern
+from devhost.eventgrid import EventGridSubscription, Subscription
+from devhost.hostkeys import system_key
+from devhost.httpserver import HttpServer, Webhook
 from devhost.indexing import FunctionSpec, HostStartupError, index_functions, storage_connection_string
+from devhost.listener import Listener
 from devhost.pool import InvocationPool, pool_size
 from devhost.queues import DEFAULT_MESSAGE_LEASE, QueueListener
-from devhost.settings import QueueOptions, enabled_function_names, http_route_prefix
+from devhost.settings import BlobOptions, QueueOptions, enabled_function_names, http_route_prefix
+from devhost.singleton import SingletonListener
 from devhost.timers import TimerScheduler, timer_timezone
 from pipeline.settings_file import export_settings
 
@@ -48,21 +64,26 @@ logger = logging.getLogger("devhost")
 HOST_STORAGE_SETTING = "AzureWebJobsStorage"
 
 
-class _Component(Protocol):
-    def start(self) -> None: ...
-
-    def stop(self, timeout: float) -> None: ...
+HOST_ID_SETTING = "AzureFunctionsWebJobsHostId"
+_HOST_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?")
 
 
 def default_host_id(settings: Mapping[str, str]) -> str:
     """``AzureFunctionsWebJobsHostId`` if set, else derived from the machine name like Core Tools.
 
-    The host id scopes blob receipts, so it must be stable across restarts of the same checkout.
+    The host id scopes what hosts share: hosts of one id are instances of one app (competing consumers of its
+    internal blob-trigger queue, one singleton lock per timer, one Event Grid subscription per blob trigger).
+    It must be stable across restarts of the same checkout.
     """
-    configured = settings.get("AzureFunctionsWebJobsHostId", "").strip()
+    configured = settings.get(HOST_ID_SETTING, "").strip()
     if configured:
+        if not _HOST_ID.fullmatch(configured):
+            raise HostStartupError(
+                f"{HOST_ID_SETTING} {configured!r} must be 1-32 lowercase letters, digits and dashes, "
+                "not starting or ending with a dash"
+            )
         return configured
-    derived = re.sub(r"[^a-z0-9-]", "-", socket.gethostname().lower())[:32].strip("-")
+    derived = re.sub(r"[^a-z0-9]+", "-", socket.gethostname().lower())[:32].strip("-")
     return derived or "localhost"
 
 
@@ -143,7 +164,7 @@ class LocalHost:
         self._blob_poll_interval = blob_poll_interval
         self._drain_timeout = drain_timeout
         self.functions: list[FunctionSpec] = []
-        self._components: list[_Component] = []
+        self._components: list[Listener] = []
         self._http: HttpServer | None = None
         self._pool: InvocationPool | None = None
         self._clients: dict[str, tuple[BlobServiceClient, QueueServiceClient]] = {}
@@ -244,55 +265,155 @@ class LocalHost:
         for spec in self.functions:
             key = details.get(spec.trigger_type)
             detail = spec.binding.get(key) if key else spec.binding.get("route") or spec.name
+            if is_event_grid_trigger(spec):
+                detail = f"{detail} (EventGrid)"
             result.append(f"{spec.name} [{spec.trigger_type}: {detail}]")
         return result
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _build_components(self, pool: InvocationPool) -> list[_Component]:
-        """Construct every listener first, so any configuration error surfaces before anything runs."""
+    def _build_components(self, pool: InvocationPool) -> list[Listener]:
+        """Construct every listener first, so any configuration error surfaces before anything runs.
+
+        Listeners come first, then the HTTP server, then the Event Grid producers that post to it.
+        """
         queue_options = QueueOptions.from_host_json(self.host_json)
+        blob_options = BlobOptions.from_host_json(self.host_json)
         timezone = timer_timezone(self.settings)
-        components: list[_Component] = []
-        http_specs = []
+        components: list[Listener] = []
+        http_specs: list[FunctionSpec] = []
+        event_grid: dict[str, EventGridFunction] = {}
         for spec in self.functions:
             if spec.trigger_type == "queueTrigger":
                 _, queues = self._storage(storage_connection_string(spec, self.settings))
-                components.append(QueueListener(spec, queues, queue_options, pool, self._message_lease))
-            elif spec.trigger_type == "blobTrigger":
-                blobs, _ = self._storage(storage_connection_string(spec, self.settings))
-                host_blobs, host_queues = self._storage(self._host_storage(spec))
                 components.append(
-                    BlobListener(
-                        spec,
-                        blobs,
-                        host_blobs,
-                        host_queues,
-                        queue_options,
-                        pool,
-                        host_id=self.host_id,
-                        poll_interval=self._blob_poll_interval,
-                    )
+                    QueueListener.for_function(spec, queues, queue_options, pool, self._message_lease)
                 )
+            elif is_event_grid_trigger(spec):
+                blobs, _ = self._storage(storage_connection_string(spec, self.settings))
+                pattern = BlobPathPattern.parse(spec.binding["path"], spec.name)
+                event_grid[spec.function_id] = EventGridFunction(
+                    spec, pattern, blobs.get_container_client(pattern.container)
+                )
+            elif spec.trigger_type == "blobTrigger":
+                components.append(self._scanning_blob_listener(spec, blob_options, pool))
             elif spec.trigger_type == "timerTrigger":
-                components.append(TimerScheduler(spec, pool, timezone))
+                components.append(
+                    self._singleton(spec, lambda spec=spec: TimerScheduler(spec, pool, timezone))
+                )
             else:
                 http_specs.append(spec)
-        if http_specs:
+        webhooks: dict[str, Webhook] = {}
+        producers: list[Listener] = []
+        if event_grid:
+            listener, webhook, producers = self._event_grid_path(
+                event_grid, queue_options, blob_options, pool
+            )
+            components.append(listener)
+            webhooks[WEBHOOK_PATH] = webhook
+        if http_specs or webhooks:
             host, port = self._http_address
             self._http = HttpServer(
-                http_specs, pool, host=host, port=port, route_prefix=http_route_prefix(self.host_json)
+                http_specs,
+                pool,
+                host=host,
+                port=port,
+                route_prefix=http_route_prefix(self.host_json),
+                webhooks=webhooks,
             )
             components.append(self._http)
-        return components
+        return components + producers
+
+    def _singleton(self, spec: FunctionSpec, factory: Callable[[], Listener]) -> SingletonListener:
+        """One host at a time runs this listener (``Host.Functions.<name>.Listener``, as on the real host)."""
+        factory()  # made once now, so a configuration error stops the start
+        host_blobs, _ = self._storage(self._host_storage(spec))
+        return SingletonListener(f"{spec.function_id}.Listener", factory, host_blobs, self.host_id)
+
+    def _scanning_blob_listener(
+        self, spec: FunctionSpec, options: BlobOptions, pool: InvocationPool
+    ) -> SingletonListener:
+        blobs, _ = self._storage(storage_connection_string(spec, self.settings))
+        host_blobs, host_queues = self._storage(self._host_storage(spec))
+
+        def scanner() -> BlobListener:
+            return BlobListener(
+                spec,
+                blobs,
+                host_blobs,
+                host_queues,
+                options.poison_blob_threshold,
+                pool,
+                host_id=self.host_id,
+                poll_interval=self._blob_poll_interval,
+            )
+
+        return self._singleton(spec, scanner)
+
+    def _event_grid_path(
+        self,
+        functions: dict[str, EventGridFunction],
+        queue_options: QueueOptions,
+        blob_options: BlobOptions,
+        pool: InvocationPool,
+    ) -> tuple[QueueListener, BlobWebhook, list[Listener]]:
+        """The internal queue's listener, the webhook feeding it, and one Event Grid producer per function."""
+        host_blobs, host_queues = self._storage(self._host_storage(next(iter(functions.values())).spec))
+        queue_name = host_blob_trigger_queue(self.host_id)
+        options = replace(
+            queue_options, max_dequeue_count=blob_options.poison_blob_threshold, message_encoding="base64"
+        )
+        listener = QueueListener(
+            "BlobTriggerQueue",
+            queue_name,
+            BlobQueueExecutor(functions),
+            host_queues,
+            options,
+            pool,
+            self._message_lease,
+            poison_queue_name=POISON_QUEUE,
+        )
+        key = system_key(host_blobs, self.host_id)
+        webhook = BlobWebhook(functions, key, host_queues.get_queue_client(queue_name), listener.notify)
+        producers: list[Listener] = [
+            EventGridSubscription(
+                Subscription(
+                    function_id,
+                    function.container,
+                    function.pattern.prefix,
+                    host_blobs,
+                    self.host_id,
+                    lambda function_id=function_id: self._webhook_url(function_id, key),
+                    self._blob_poll_interval,
+                )
+            )
+            for function_id, function in functions.items()
+        ]
+        return listener, webhook, producers
+
+    def _webhook_url(self, function_id: str, key: str | None = None) -> str:
+        host = self._http_address[0]
+        base = f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{self.http_port}/{WEBHOOK_PATH}"
+        query = {"functionName": function_id} | ({} if key is None else {"code": key})
+        return f"{base}?{urlencode(query)}"
+
+    def singleton_locks(self) -> dict[str, SingletonListener]:
+        """This host's singleton listeners by lock id (timers, blob scans, Event Grid producers)."""
+        locks = [c for c in self._components if isinstance(c, SingletonListener)]
+        locks += [c.producer for c in self._components if isinstance(c, EventGridSubscription)]
+        return {lock.lock_id: lock for lock in locks}
+
+    def blob_webhooks(self) -> list[str]:
+        """The blob webhook's URL for each EventGrid-source blob trigger, without its key."""
+        return [self._webhook_url(spec.function_id) for spec in self.functions if is_event_grid_trigger(spec)]
 
     def _host_storage(self, spec: FunctionSpec) -> str:
-        """Receipts and the blob poison queue live in the host's own storage, as in Azure."""
+        """Locks, receipts, keys and the blob queues live in the host's own storage, as in Azure."""
         value = self.settings.get(HOST_STORAGE_SETTING, "").strip()
         if not value:
             raise HostStartupError(
-                f"Function '{spec.name}': blob triggers need the {HOST_STORAGE_SETTING} setting "
-                "(receipts and poison messages live there)"
+                f"Function '{spec.name}': timer and blob triggers need the {HOST_STORAGE_SETTING} setting "
+                "(their locks, keys, receipts and poison messages live there)"
             )
         return value
 

@@ -7,13 +7,15 @@ Responses: an ``HttpResponse`` is converted by the library's own ``HttpResponseC
 (so ``Content-Type`` from ``mimetype``/``charset`` and multiple ``Set-Cookie`` headers behave
 as in Azure); a ``str`` return becomes a 200 ``text/plain`` body. Unknown paths are 404, a known
 path with a method the function does not accept is 405 (with ``Allow``), and an exception in
-the function is logged and answered with a generic 500.
+the function is logged and answered with a generic 500. Host webhooks (``/runtime/webhooks/blobs``, see
+:mod:`devhost.blob_extension`) are served outside the route prefix and check their own key.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +32,9 @@ from devhost.routes import RouteTemplate
 logger = logging.getLogger("devhost")
 
 Headers = list[tuple[str, str]]
+# A host-level endpoint outside the route prefix (``/runtime/webhooks/<extension>``), served on the server's
+# thread: (method, query parameters, lowercased headers, body) -> response.
+Webhook = Callable[[str, Mapping[str, str], Mapping[str, str], bytes], "HttpResult"]
 _ALL_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE")
 
 
@@ -72,12 +77,14 @@ class HttpServer:
         host: str = "127.0.0.1",
         port: int = 7071,
         route_prefix: str = "api",
+        webhooks: Mapping[str, Webhook] | None = None,
     ) -> None:
         routes = [HttpRoute.from_spec(spec) for spec in specs]
         self._routes = sorted(routes, key=lambda r: (r.template.precedence, r.template.template.lower()))
         self._pool = pool
         self._address = (host, port)
         self._prefix = route_prefix.strip("/")
+        self._webhooks = {path.strip("/").lower(): hook for path, hook in (webhooks or {}).items()}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.stopping = threading.Event()
@@ -90,7 +97,14 @@ class HttpServer:
         return self._server.server_address[1]
 
     def start(self) -> None:
-        self._server = _Server(self._address, _Handler)
+        try:
+            self._server = _Server(self._address, _Handler)
+        except OSError as exc:
+            host, port = self._address
+            raise HostStartupError(
+                f"cannot serve HTTP on {host}:{port}: {exc.strerror or exc}. Another host (or program) uses "
+                "that port: give this one another --port, or --port 0 for a free one"
+            ) from None
         self._server.owner = self
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="devhost-http", daemon=True
@@ -109,6 +123,14 @@ class HttpServer:
     def dispatch(self, method: str, target: str, headers: Headers, body: bytes) -> HttpResult:
         """Route one request and run the function on the worker pool; always returns a response."""
         raw_path, _, query = target.partition("?")
+        params = {k: ",".join(v) for k, v in parse_qs(query, keep_blank_values=True).items()}
+        webhook = self._webhooks.get(raw_path.strip("/").lower())
+        if webhook is not None:
+            try:
+                return webhook(method, params, _merge_headers(headers), body)
+            except Exception:  # the caller (Event Grid) retries a 500
+                logger.exception("Webhook %s failed", raw_path)
+                return _plain_response(HTTPStatus.INTERNAL_SERVER_ERROR)
         relative = self._relative_path(raw_path)
         if relative is None:
             return _plain_response(HTTPStatus.NOT_FOUND)
@@ -125,7 +147,7 @@ class HttpServer:
                 method,
                 f"http://{host}{target}",
                 headers=_merge_headers(headers),
-                params={k: ",".join(v) for k, v in parse_qs(query, keep_blank_values=True).items()},
+                params=params,
                 route_params=route_params,
                 body=body,
             )

@@ -55,37 +55,70 @@ def ensure_queue(queue: QueueClient) -> None:
         queue.create_queue()
 
 
+MessageHandler = Callable[[FunctionQueueMessage], None]
+
+
 class QueueListener:
-    """Polls one queue on its own thread and runs its function on the shared pool."""
+    """Polls one queue on its own thread and runs each message's handler on the shared pool.
+
+    :meth:`for_function` serves a queue trigger; the host's internal blob-trigger queue
+    (:mod:`devhost.blob_extension`) is served with its own handler and poison queue.
+    """
 
     def __init__(
         self,
-        spec: FunctionSpec,
+        name: str,
+        queue_name: str,
+        handler: MessageHandler,
         service: QueueServiceClient,
         options: QueueOptions,
         pool: InvocationPool,
         message_lease: float = DEFAULT_MESSAGE_LEASE,
+        *,
+        poison_queue_name: str | None = None,
     ) -> None:
         if message_lease < MIN_MESSAGE_LEASE:
             raise HostStartupError(
                 f"message lease must be at least {MIN_MESSAGE_LEASE} s, got {message_lease}"
             )
-        self._lease = message_lease
-        self.spec = spec
-        self.queue_name: str = spec.binding.get("queueName") or ""
-        if not _QUEUE_NAME.fullmatch(self.queue_name) or "--" in self.queue_name:
+        if not _QUEUE_NAME.fullmatch(queue_name) or "--" in queue_name:
             raise HostStartupError(
-                f"Function '{spec.name}': '{self.queue_name}' is not a valid queue name "
+                f"Function '{name}': '{queue_name}' is not a valid queue name "
                 "(3-63 lowercase letters, digits and single dashes)"
             )
-        self._queue = service.get_queue_client(self.queue_name)
-        self._poison = service.get_queue_client(f"{self.queue_name}-poison")
+        self._lease = message_lease
+        self.name = name
+        self.queue_name = queue_name
+        self._handler = handler
+        self._queue = service.get_queue_client(queue_name)
+        self._poison = service.get_queue_client(poison_queue_name or f"{queue_name}-poison")
         self._options = options
         self._pool = pool
         self._stopping = threading.Event()
+        self._wake = threading.Event()
         self._capacity = threading.Condition()
         self._in_flight = 0
-        self._thread = threading.Thread(target=self._run, name=f"devhost-queue-{spec.name}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"devhost-queue-{name}", daemon=True)
+
+    @classmethod
+    def for_function(
+        cls,
+        spec: FunctionSpec,
+        service: QueueServiceClient,
+        options: QueueOptions,
+        pool: InvocationPool,
+        message_lease: float = DEFAULT_MESSAGE_LEASE,
+    ) -> QueueListener:
+        queue_name: str = spec.binding.get("queueName") or ""
+
+        def invoke(trigger: FunctionQueueMessage) -> None:
+            spec.invoke(trigger, reason=f"New queue message detected on '{queue_name}'.")
+
+        return cls(spec.name, queue_name, invoke, service, options, pool, message_lease)
+
+    def notify(self) -> None:
+        """A message was just added: poll now instead of after the back-off (the real host's queue watcher)."""
+        self._wake.set()
 
     def start(self) -> None:
         ensure_queue(self._queue)
@@ -94,6 +127,7 @@ class QueueListener:
     def stop(self, timeout: float) -> None:
         """Stop polling; messages received but not yet started are released by their tasks."""
         self._stopping.set()
+        self._wake.set()
         with self._capacity:
             self._capacity.notify_all()
         if self._thread.is_alive():
@@ -112,7 +146,10 @@ class QueueListener:
                 continue
             messages = self._receive_batch(wanted)
             if not messages:
-                self._stopping.wait(delay)
+                if self._wake.wait(delay):
+                    self._wake.clear()
+                    delay = MIN_POLLING_INTERVAL
+                    continue
                 delay = min(delay * 2, self._options.max_polling_interval)
                 continue
             delay = MIN_POLLING_INTERVAL
@@ -168,7 +205,7 @@ class QueueListener:
             logger.error(
                 "Function '%s': message %s on queue '%s' is not valid base64; failing the attempt without "
                 "invoking the function (dequeue count %s)",
-                self.spec.name,
+                self.name,
                 message.id,
                 self.queue_name,
                 message.dequeue_count,
@@ -186,11 +223,11 @@ class QueueListener:
         )
         try:
             with _LeaseRenewal(self._queue, message, self._lease):
-                self.spec.invoke(trigger, reason=f"New queue message detected on '{self.queue_name}'.")
+                self._handler(trigger)
         except Exception:
             logger.exception(
                 "Function '%s' failed for message %s on queue '%s' (dequeue count %s)",
-                self.spec.name,
+                self.name,
                 message.id,
                 self.queue_name,
                 message.dequeue_count,
@@ -238,9 +275,7 @@ class QueueListener:
         try:
             action(*args)
         except AzureError as exc:
-            logger.warning(
-                "Function '%s': queue '%s' operation failed: %s", self.spec.name, self.queue_name, exc
-            )
+            logger.warning("Function '%s': queue '%s' operation failed: %s", self.name, self.queue_name, exc)
 
 
 class _LeaseRenewal:

@@ -1,10 +1,12 @@
 """``make run``: the whole pipeline on this machine, from a folder of images to a summary from SQL.
 
-Starts Azurite (data in ``.azurite/``) and the local Functions host, applies the SQL migrations,
-uploads the folder as a new batch, shows live progress until every image is complete or failed,
-prints a per-image summary from ``v_images``, and stops what it started. It exits non-zero only when
-the pipeline itself broke (the host died, or images stayed unfinished past the timeout); an image
-that fails with a reason is a normal outcome.
+Starts Azurite (data in ``.azurite/``) and the local Functions host — or ``--hosts N`` of them over the same
+Azurite and database, as the instances of one app in Azure (competing consumers of every queue, one of them
+producing the blob events, one running each timer) — applies the SQL migrations, uploads the folder as a new
+batch, shows live progress until every image is complete or failed, prints a per-image summary from
+``v_images``, and stops what it started, also on Ctrl-C. It exits non-zero only when the pipeline itself broke
+(a host died, or images stayed unfinished past the timeout); an image that fails with a reason is a normal
+outcome.
 """
 
 from __future__ import annotations
@@ -52,25 +54,46 @@ def start_host(
     log_path: Path, env: dict[str, str] | None = None, extra_args: tuple[str, ...] = ()
 ) -> subprocess.Popen:
     """``python -m devhost`` on a free port, returned once it says it is ready (its output in ``log_path``)."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_file = log_path.open("w", encoding="utf-8")
-    host = subprocess.Popen(
-        [sys.executable, "-m", "devhost", "--port", "0", *extra_args],
-        cwd=REPO_ROOT,
-        env=os.environ.copy() if env is None else env,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        # Its own session: a Ctrl-C in the terminal reaches `make run` alone, which then stops the host.
-        start_new_session=True,
-    )
+    return start_hosts([log_path], env, extra_args)[0]
+
+
+def start_hosts(
+    log_paths: list[Path], env: dict[str, str] | None = None, extra_args: tuple[str, ...] = ()
+) -> list[subprocess.Popen]:
+    """One ``python -m devhost`` per log path, each on a free port, started together and returned once all
+    say they are ready; if one does not start, all are stopped."""
+    hosts: list[subprocess.Popen] = []
+    try:
+        for log_path in log_paths:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with log_path.open("w", encoding="utf-8") as log_file:
+                hosts.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "devhost", "--port", "0", *extra_args],
+                        cwd=REPO_ROOT,
+                        env=os.environ.copy() if env is None else env,
+                        stdout=log_file,
+                        stderr=subprocess.STDOUT,
+                        # Its own session: a Ctrl-C in the terminal reaches `make run` alone, which stops the host.
+                        start_new_session=True,
+                    )
+                )
+        for host, log_path in zip(hosts, log_paths, strict=True):
+            _wait_until_ready(host, log_path)
+    except BaseException:
+        stop_hosts(hosts)
+        raise
+    return hosts
+
+
+def _wait_until_ready(host: subprocess.Popen, log_path: Path) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if HOST_READY in log_path.read_text(encoding="utf-8", errors="replace"):
-            return host
+            return
         if host.poll() is not None:
             break
         time.sleep(0.2)
-    host.kill()
     raise RuntimeError(f"the local host did not start; its log:\n{_tail(log_path)}")
 
 
@@ -108,17 +131,34 @@ def _print_request_counts(server, images: int) -> None:
             print(f"  {operation:40} {number}")
 
 
+def _invocations_per_host(logs: list[Path]) -> str:
+    """How many function invocations each host's log records: the work the competing consumers shared."""
+    counts = [
+        log.read_text(encoding="utf-8", errors="replace").count("Executing 'Functions.") for log in logs
+    ]
+    return ", ".join(map(str, counts))
+
+
 def _tail(path: Path, lines: int = 40) -> str:
     return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
 
 def stop_host(host: subprocess.Popen | None) -> None:
-    if host is not None and host.poll() is None:
+    stop_hosts([] if host is None else [host])
+
+
+def stop_hosts(hosts: list[subprocess.Popen]) -> None:
+    """Ask every host to stop at once (each drains its invocations), then wait for all; kill a laggard."""
+    running = [host for host in hosts if host.poll() is None]
+    for host in running:
         host.terminate()
+    deadline = time.monotonic() + 30
+    for host in running:
         try:
-            host.wait(timeout=30)
+            host.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             host.kill()
+            host.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=Path, help="folder to upload (default: the sample set)")
     parser.add_argument(
         "--timeout", type=float, help="seconds to wait for the batch (default: scaled by size)"
+    )
+    parser.add_argument(
+        "--hosts", type=_host_count, default=1, help="local host processes sharing the work (default 1)"
     )
     args = parser.parse_args(argv)
     try:
@@ -135,8 +178,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"make run: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\nmake run: interrupted; stopped the local host and Azurite", file=sys.stderr)
+        print("\nmake run: interrupted; stopped the local host(s) and Azurite", file=sys.stderr)
         return 130
+
+
+MAX_HOSTS = 8
+
+
+def _host_count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_HOSTS:
+        raise argparse.ArgumentTypeError(f"HOSTS must be a whole number from 1 to {MAX_HOSTS}, got {text!r}")
+    return int(text)
+
+
+def host_logs(count: int) -> list[Path]:
+    """``.local/host.log`` for one host; ``.local/host-1.log`` … for several."""
+    return [LOCAL / "host.log"] if count == 1 else [LOCAL / f"host-{n}.log" for n in range(1, count + 1)]
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -157,7 +214,8 @@ def _run(args: argparse.Namespace) -> int:
 
     _ensure_settings_file()
     export_settings(load_local_settings(SETTINGS_FILE))
-    host = vision_server = azurite = None
+    hosts: list[subprocess.Popen] = []
+    vision_server = azurite = None
     try:
         vision_server = _start_azure_server_if_needed()
         # Every setting checked before anything else starts; storage is Azurite's, set once it runs.
@@ -167,35 +225,40 @@ def _run(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"storage": {STORAGE_CONNECTION: azurite.connection_string}})
         database = Database(settings.sql_connection_string)
         database.upgrade()
-        host_log = LOCAL / "host.log"
-        host = start_host(host_log)
+        logs = host_logs(args.hosts)
+        hosts = start_hosts(logs)
+        running = "local host running" if len(hosts) == 1 else f"{len(hosts)} hosts running as one app"
         print(
-            f"local host running (log: {host_log}); pipeline {','.join(settings.pipeline_steps)}",
+            f"{running} (log: {', '.join(map(str, logs))}); pipeline {','.join(settings.pipeline_steps)}",
             file=sys.stderr,
         )
         batch = time.strftime("run-%Y%m%d-%H%M%S")
         refs = upload(Storage.from_settings(settings.storage), images, batch)
         timeout = args.timeout or 120.0 + 15.0 * len(refs)
         finished = wait_for(
-            database, refs, timeout, alive=lambda: host.poll() is None, step_order=list(STEPS_BY_NAME)
+            database,
+            refs,
+            timeout,
+            alive=lambda: all(host.poll() is None for host in hosts),
+            step_order=list(STEPS_BY_NAME),
         )
         print(f"\nbatch {batch}: {len(refs)} image(s)")
         summary(database, refs)
+        if len(hosts) > 1:
+            print(f"\n{len(hosts)} hosts; function invocations per host: {_invocations_per_host(logs)}")
         if vision_server is not None:
             _print_request_counts(vision_server, len(refs))
         if not finished:
-            reason = (
-                "the local host stopped" if host.poll() is not None else f"not finished after {timeout:.0f} s"
-            )
-            print(
-                f"\nmake run: pipeline broken: {reason}; host log tail:\n{_tail(host_log)}", file=sys.stderr
-            )
+            stopped = [log for host, log in zip(hosts, logs, strict=True) if host.poll() is not None]
+            reason = "a local host stopped" if stopped else f"not finished after {timeout:.0f} s"
+            tails = "\n".join(f"{log}:\n{_tail(log, 40 // len(logs))}" for log in stopped or logs)
+            print(f"\nmake run: pipeline broken: {reason}; host log tail:\n{tails}", file=sys.stderr)
             return 1
         hint = f"SELECT * FROM v_images WHERE batch_id = '{batch}'"  # noqa: S608 - printed for the user, not run
         print(f'\nquery the results: make query SQL="{hint}"')
         return 0
     finally:
-        stop_host(host)
+        stop_hosts(hosts)
         if vision_server is not None:
             vision_server.stop()
         if azurite is not None:

@@ -95,10 +95,30 @@ class QueueOptions:
         )
 
 
-def _int_option(section: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
+@dataclass(frozen=True)
+class BlobOptions:
+    """``extensions.blobs`` of host.json: how many failed attempts move a blob trigger's message to poison."""
+
+    poison_blob_threshold: int = 5
+
+    @classmethod
+    def from_host_json(cls, host_json: Mapping[str, Any]) -> BlobOptions:
+        section = host_json_section(host_json, "extensions", "blobs")
+        return cls(
+            poison_blob_threshold=_int_option(
+                section, "poisonBlobThreshold", 5, 1, 10_000, section_name="blobs"
+            )
+        )
+
+
+def _int_option(
+    section: Mapping[str, Any], key: str, default: int, low: int, high: int, *, section_name: str = "queues"
+) -> int:
     value = section.get(key.lower(), default)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise SettingsError(f"host.json: queues.{key} must be an integer in [{low}, {high}], got {value!r}")
+        raise SettingsError(
+            f"host.json: {section_name}.{key} must be an integer in [{low}, {high}], got {value!r}"
+        )
     return value
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections.abc import Mapping
 from concurrent.futures import wait
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from azure.functions.timer import TimerRequest
 
 from devhost.indexing import FunctionSpec, HostStartupError
+from devhost.listener import ListenerThread
 from devhost.ncrontab import CronError, CronSchedule
 from devhost.pool import InvocationPool
 
@@ -38,10 +38,11 @@ def timer_timezone(settings: Mapping[str, str]) -> dt.tzinfo:
         raise HostStartupError(f"WEBSITE_TIME_ZONE {name!r} is not an IANA time zone name") from None
 
 
-class TimerScheduler:
+class TimerScheduler(ListenerThread):
     """Fires one timer function on its own thread; invocations run on the shared pool."""
 
     def __init__(self, spec: FunctionSpec, pool: InvocationPool, timezone: dt.tzinfo) -> None:
+        super().__init__(f"devhost-timer-{spec.name}")
         self.spec = spec
         try:
             self.schedule = CronSchedule.parse(spec.binding["schedule"])
@@ -50,16 +51,6 @@ class TimerScheduler:
         self._run_on_startup = bool(spec.binding.get("runOnStartup"))
         self._pool = pool
         self._tz = timezone
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"devhost-timer-{spec.name}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
 
     def _now(self) -> dt.datetime:
         return dt.datetime.now(self._tz)

@@ -1,6 +1,6 @@
 // Post-publish step: subscribes the EventGrid-source blob trigger `ingest` to uploads in the images container.
 //
-// Deploy it after the code is published (docs/AZURE.md, step 5): Event Grid validates the webhook when the
+// Deploy it after the code is published (docs/AZURE.md, step 7): Event Grid validates the webhook when the
 // subscription is created, which only succeeds once the function exists, and the webhook URL needs the host's
 // blobs_extension system key, which the Functions host creates at its first start. The key is read here with
 // listKeys() at deployment time and handed straight to Event Grid, which keeps the URL's query string

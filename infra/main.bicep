@@ -1,14 +1,17 @@
 // Imaginem for Python: everything the pipeline needs in one resource group.
 //
 // Source of truth for the Azure deployment; azuredeploy.json is its hand-maintained ARM equivalent for the
-// "Deploy to Azure" button (tests/infra holds the two together). Deploy with
-//   az deployment group create -g <group> -f infra/main.bicep -p infra/main.parameters.json -p sqlAdmin...=...
+// "Deploy to Azure" button (tests/infra holds the two together). Register the desk's sign-in app first, deploy
+//   az deployment group create -g <group> -f infra/main.bicep -p infra/main.parameters.json \
+//     -p signInTenantId=... signInClientId=... sqlAdmin...=...
 // then publish the code, run infra/scripts/sql_setup.py and deploy infra/blob-events.bicep (docs/AZURE.md).
 //
 // Security defaults: identity-only access everywhere (no storage account keys, no SQL logins, no Cognitive
 // Services keys, Entra-only telemetry), TLS 1.2+, private containers, and least-privilege roles for the app's
-// managed identity. Cognitive Services keys exist only with visionAuth=key, and then only in Key Vault. Checks
-// that do not apply are skipped beside the resource with the reason.
+// managed identity. Cognitive Services keys exist only with visionAuth=key, and then only in Key Vault. The
+// data services are reachable only through private endpoints (networkIsolation, on by default), and every
+// path of the app except its function-key routes requires Entra sign-in (signin.bicep). Checks that do not
+// apply are skipped beside the resource with the reason.
 
 targetScope = 'resourceGroup'
 
@@ -88,6 +91,25 @@ param maximumInstanceCount int = 20
 ])
 param instanceMemoryMB int = 2048
 
+@description('Microsoft Entra tenant (directory) id whose users sign in to the review desk (az account show --query tenantId -o tsv). Required: the desk is never deployed without sign-in.')
+@minLength(36)
+@maxLength(36)
+param signInTenantId string
+
+@description('Application (client) id of the review desk\'s Entra app registration (docs/AZURE.md, "Sign-in to the review desk"). Required, like signInTenantId.')
+@minLength(36)
+@maxLength(36)
+param signInClientId string
+
+@description('Private networking (default true): VNet integration for the Function App, private endpoints with private DNS zones for Storage (blob, queue), SQL, Key Vault, Computer Vision and Face, and public network access disabled on all of them. false keeps their public endpoints, guarded by identity only.')
+param networkIsolation bool = true
+
+@description('networkIsolation only: address range of the Function App\'s integration subnet (Flex Consumption takes addresses from it as it scales out). Pick ranges that overlap no network you peer with.')
+param functionAppSubnetPrefix string = '10.90.0.0/24'
+
+@description('networkIsolation only: address range of the subnet that holds the six private endpoints.')
+param privateEndpointSubnetPrefix string = '10.90.1.0/26'
+
 @description('visionAuth=key only: expiry written on the Key Vault secrets, seconds since 1970-01-01. Defaults to one year after the deployment; redeploying renews it.')
 param secretExpiry int = dateTimeToEpoch(dateTimeAdd(utcNow(), 'P1Y'))
 
@@ -116,6 +138,12 @@ var deploymentContainer = 'app-package'
 // Keys are an explicit opt-in: the accounts then accept them, Key Vault holds them and the app reads them.
 var useKeys = visionAuth == 'key'
 
+// networkIsolation: the data services answer only through their private endpoints. Named unlike the modules'
+// parameters on purpose: checkov resolves a Bicep name across all files at once, and a main.bicep variable
+// called publicNetworkAccess would replace the modules' defaults in its evaluation (tests/infra/test_network.py).
+var dataPublicNetworkAccess = networkIsolation ? 'Disabled' : 'Enabled'
+var dataFirewallDefaultAction = networkIsolation ? 'Deny' : 'Allow'
+
 var sqlDatabaseName = 'imaginem'
 var faceListId = 'imaginem-faces'
 
@@ -132,7 +160,75 @@ var names = {
   face: 'face-${namePrefix}-${suffix}'
   sqlServer: 'sql-${namePrefix}-${suffix}'
   systemTopic: 'evgt-${namePrefix}-${suffix}'
+  virtualNetwork: 'vnet-${namePrefix}-${suffix}'
 }
+
+var subnetNames = {
+  functionApp: 'snet-function-app'
+  privateEndpoints: 'snet-private-endpoints'
+}
+var subnetIds = {
+  functionApp: resourceId('Microsoft.Network/virtualNetworks/subnets', names.virtualNetwork, subnetNames.functionApp)
+  privateEndpoints: resourceId('Microsoft.Network/virtualNetworks/subnets', names.virtualNetwork, subnetNames.privateEndpoints)
+}
+
+// One private DNS zone per private-link service, named as Azure resolves the services' host names (the
+// Key Vault and Cognitive Services zones are the Azure public cloud's).
+var privateDnsZoneNames = {
+  blob: 'privatelink.blob.${environment().suffixes.storage}'
+  queue: 'privatelink.queue.${environment().suffixes.storage}'
+  vault: 'privatelink.vaultcore.azure.net'
+  sql: 'privatelink${environment().suffixes.sqlServerHostname}'
+  cognitiveServices: 'privatelink.cognitiveservices.azure.com'
+}
+
+// Every service the app calls, each through a private endpoint. Storage needs blob (containers, host
+// keys and leases, the deployment package) and queue (step queues, the host's blob-trigger queue); the app
+// uses no table or file service (no content share, no Durable Functions), so those get none.
+var privateEndpointTargets = [
+  {
+    name: 'blob'
+    serviceType: 'Microsoft.Storage/storageAccounts'
+    serviceName: names.storage
+    groupId: 'blob'
+    zone: privateDnsZoneNames.blob
+  }
+  {
+    name: 'queue'
+    serviceType: 'Microsoft.Storage/storageAccounts'
+    serviceName: names.storage
+    groupId: 'queue'
+    zone: privateDnsZoneNames.queue
+  }
+  {
+    name: 'vault'
+    serviceType: 'Microsoft.KeyVault/vaults'
+    serviceName: names.keyVault
+    groupId: 'vault'
+    zone: privateDnsZoneNames.vault
+  }
+  {
+    name: 'sql'
+    serviceType: 'Microsoft.Sql/servers'
+    serviceName: names.sqlServer
+    groupId: 'sqlServer'
+    zone: privateDnsZoneNames.sql
+  }
+  {
+    name: 'vision'
+    serviceType: 'Microsoft.CognitiveServices/accounts'
+    serviceName: names.vision
+    groupId: 'account'
+    zone: privateDnsZoneNames.cognitiveServices
+  }
+  {
+    name: 'face'
+    serviceType: 'Microsoft.CognitiveServices/accounts'
+    serviceName: names.face
+    groupId: 'account'
+    zone: privateDnsZoneNames.cognitiveServices
+  }
+]
 
 module monitoring 'modules/monitoring.bicep' = {
   name: 'monitoring'
@@ -154,6 +250,8 @@ module storage 'modules/storage.bicep' = {
     stepNames: pipelineStepNames
     systemTopicName: names.systemTopic
     workspaceId: monitoring.outputs.workspaceId
+    publicNetworkAccess: dataPublicNetworkAccess
+    networkDefaultAction: dataFirewallDefaultAction
   }
 }
 
@@ -163,6 +261,8 @@ module keyVault 'modules/keyvault.bicep' = {
     location: location
     keyVaultName: names.keyVault
     workspaceId: monitoring.outputs.workspaceId
+    publicNetworkAccess: dataPublicNetworkAccess
+    networkDefaultAction: dataFirewallDefaultAction
   }
 }
 
@@ -173,6 +273,8 @@ module cognitive 'modules/cognitive.bicep' = {
     visionAccountName: names.vision
     faceAccountName: names.face
     disableLocalAuth: !useKeys
+    publicNetworkAccess: dataPublicNetworkAccess
+    networkDefaultAction: dataFirewallDefaultAction
   }
 }
 
@@ -197,8 +299,43 @@ module sql 'modules/sql.bicep' = {
     adminPrincipalType: sqlAdminPrincipalType
     clientIpAddresses: sqlClientIpAddresses
     workspaceId: monitoring.outputs.workspaceId
+    publicNetworkAccess: dataPublicNetworkAccess
   }
 }
+
+module network 'modules/network.bicep' = if (networkIsolation) {
+  name: 'network'
+  params: {
+    location: location
+    virtualNetworkName: names.virtualNetwork
+    functionAppSubnetPrefix: functionAppSubnetPrefix
+    privateEndpointSubnetPrefix: privateEndpointSubnetPrefix
+    subnetNames: subnetNames
+    integrationDelegation: (hostingPlan == 'FlexConsumption') ? 'Microsoft.App/environments' : 'Microsoft.Web/serverFarms'
+    privateDnsZoneNames: [for zone in items(privateDnsZoneNames): zone.value]
+  }
+}
+
+module privateEndpoints 'modules/private-endpoint.bicep' = [
+  for target in (networkIsolation ? privateEndpointTargets : []): {
+    name: 'private-endpoint-${target.name}'
+    params: {
+      location: location
+      endpointName: 'pe-${target.name}-${namePrefix}-${suffix}'
+      subnetId: subnetIds.privateEndpoints
+      serviceId: resourceId(target.serviceType, target.serviceName)
+      groupId: target.groupId
+      privateDnsZoneId: resourceId('Microsoft.Network/privateDnsZones', target.zone)
+    }
+    dependsOn: [
+      network
+      storage
+      keyVault
+      cognitive
+      sql
+    ]
+  }
+]
 
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
@@ -224,6 +361,21 @@ module functionApp 'modules/functionapp.bicep' = {
     faceListId: faceListId
     sqlServerFqdn: sql.outputs.serverFqdn
     sqlDatabaseName: sql.outputs.databaseName
+    virtualNetworkSubnetId: networkIsolation ? subnetIds.functionApp : ''
+  }
+  // The host reads its storage from its first start: the endpoints and their DNS records come first.
+  dependsOn: [
+    network
+    privateEndpoints
+  ]
+}
+
+module signIn 'modules/signin.bicep' = {
+  name: 'signin'
+  params: {
+    functionAppName: functionApp.outputs.functionAppName
+    tenantId: signInTenantId
+    clientId: signInClientId
   }
 }
 
@@ -253,3 +405,5 @@ output sqlDatabaseName string = sql.outputs.databaseName
 output visionEndpoint string = cognitive.outputs.visionEndpoint
 output faceEndpoint string = cognitive.outputs.faceEndpoint
 output appInsightsName string = monitoring.outputs.appInsightsName
+output signInRedirectUri string = 'https://${functionApp.outputs.defaultHostName}/.auth/login/aad/callback'
+output virtualNetworkName string = networkIsolation ? names.virtualNetwork : ''

@@ -32,6 +32,7 @@ from pipeline.db import Database
 from pipeline.errors import ConfigurationError, PipelineError
 from pipeline.faces.reviews import Decision
 from pipeline.forget import forget
+from pipeline.ingest import ingest_existing
 from pipeline.records import JobStatus
 from pipeline.replay import replay_poison, replayable
 from pipeline.reprocess import reprocess
@@ -139,6 +140,11 @@ def _parser() -> argparse.ArgumentParser:
     person_parser.add_argument("--person-id", required=True)
     person_parser.add_argument("--label", help="a label (a case reference, say); an empty one clears it")
     person_parser.add_argument("--reviewer", default=_operator(), help="who labels (recorded in v_audit)")
+    ingest_parser = commands.add_parser(
+        "ingest-existing",
+        help="start jobs for blobs already in the images container that no blob event started",
+    )
+    ingest_parser.add_argument("--batch", help="only this batch (default: the whole container)")
     upload_parser = commands.add_parser("upload", help="upload a folder as a batch and wait for it")
     upload_parser.add_argument("folder", type=Path)
     upload_parser.add_argument("--batch", default=time.strftime("upload-%Y%m%d-%H%M%S"))
@@ -182,6 +188,8 @@ def _run(args: argparse.Namespace, settings: Settings, registry: Mapping[str, St
             raise UsageError(f"--step {args.step!r}: unknown; replayable: {', '.join(replayable(runtime))}")
         _print(replay_poison(runtime, args.step, actor=args.actor))
         return 0
+    if args.command == "ingest-existing":
+        return _ingest_existing(runtime, args.batch)
     if args.command == "forget":
         erased = forget(runtime, image_id=_image_id(args.image_id), batch=args.batch, actor=args.actor)
         _print(erased.as_dict())
@@ -236,6 +244,15 @@ def _operator() -> str:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
         return "cli"
+
+
+def _ingest_existing(runtime: Runtime, batch: str | None) -> int:
+    summary = ingest_existing(runtime, batch)
+    _print(summary.as_dict())
+    if batch is not None and summary.blobs == 0:
+        print(f"{_PROG} ingest-existing: no blob in batch {batch!r}", file=sys.stderr)
+        return REFUSED
+    return 0
 
 
 def _image_id(value: str | None) -> str | None:

@@ -83,7 +83,8 @@ def _upload_of(message_id: str, body: bytes) -> tuple[BlobRef, str] | None:
     try:
         message = json.loads(body)
         image = BlobRef(container=message["ContainerName"], name=message["BlobName"])
-        etag = str(message["ETag"])
+        # The host quotes the ETag, as in HTTP; job ids are derived from the bare one (BlobInfo.etag).
+        etag = str(message["ETag"]).strip('"')
     except (ValueError, KeyError, TypeError, ValidationError):
         log.warning("ignored poison message %s: not a blob trigger message", message_id)
         return None

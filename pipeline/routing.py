@@ -15,6 +15,10 @@ QUEUE_PREFIX = "step-"
 POISON_SUFFIX = "-poison"
 # Where the Functions host puts uploads whose blob trigger failed on every retry (in the host's storage).
 INGEST_POISON_QUEUE = "webjobs-blobtrigger-poison"
+# The host's own bookkeeping in its storage: the container of its blob receipts (left by the container-polling
+# blob trigger; the Event Grid trigger the app uses writes none), and where a receipt's blob reference starts.
+HOST_CONTAINER = "azure-webjobs-hosts"
+RECEIPT_PREFIX = "blobreceipts/"
 
 
 def queue_name(step: str) -> str:

@@ -12,7 +12,7 @@ import binascii
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import get_args
 
@@ -28,6 +28,7 @@ from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient, T
 
 from pipeline.contract import BlobRef, PipelineContainer
 from pipeline.errors import ConfigurationError, InputRejected, StorageUnavailable
+from pipeline.routing import HOST_CONTAINER, RECEIPT_PREFIX
 from pipeline.settings import STORAGE_CONNECTION
 
 log = logging.getLogger(__name__)
@@ -109,8 +110,9 @@ class Storage:
         try:
             download = self._blob(ref).download_blob()
         except ResourceNotFoundError as exc:
+            # Without the blob's name: this message is logged, and logs must not keep a forgotten name.
             raise InputRejected(
-                f"blob {ref} does not exist (deleted, erased, or removed under ORIGINAL_RETENTION)"
+                f"the {ref.container} blob does not exist (deleted, erased, or removed under ORIGINAL_RETENTION)"
             ) from exc
         if max_bytes is not None and download.size > max_bytes:
             raise InputRejected(
@@ -157,6 +159,20 @@ class Storage:
             blob.name
             for blob in self._blobs.get_container_client(container).list_blobs(name_starts_with=prefix)
         ]
+
+    def delete_receipts(self, ref: BlobRef) -> int:
+        """Delete the host's blob receipts of ``ref`` (``blobreceipts/<host>/<function>/<etag>/<blob>``)."""
+        receipts = self._blobs.get_container_client(HOST_CONTAINER)
+        deleted = 0
+        try:
+            for blob in receipts.list_blobs(name_starts_with=RECEIPT_PREFIX):
+                if blob.name.split("/", 4)[4:] == [str(ref)]:
+                    with contextlib.suppress(ResourceNotFoundError):
+                        receipts.delete_blob(blob.name)
+                        deleted += 1
+        except ResourceNotFoundError:
+            return 0  # no host ever wrote one
+        return deleted
 
     def ensure_containers(self) -> None:
         """Create the pipeline's containers, private (no anonymous access), if they are missing."""
@@ -218,6 +234,22 @@ class Storage:
                 # By id and receipt: given the message itself, the SDK would re-encode its content.
                 client.update_message(message.id, pop_receipt=message.pop_receipt, visibility_timeout=0)
         return [(m.id, m.dequeue_count or 0, _base64_or_empty(m.content)) for m in received]
+
+    def delete_messages(self, queue: str, matches: Callable[[bytes], bool], limit: int = 10_000) -> int:
+        """Delete every visible message whose decoded body ``matches``; the others are visible again at once.
+
+        Meant for queues nobody consumes (poison queues): receiving counts a delivery of every message.
+        """
+        client = self._queue(queue)
+        deleted = 0
+        for message in list(_receive_all(client, visibility_timeout=30, limit=limit)):
+            with contextlib.suppress(ResourceNotFoundError):
+                if matches(_base64_or_empty(message.content)):
+                    client.delete_message(message.id, message.pop_receipt)
+                    deleted += 1
+                else:
+                    client.update_message(message.id, pop_receipt=message.pop_receipt, visibility_timeout=0)
+        return deleted
 
     def consume_messages(self, queue: str, limit: int = 10_000) -> Iterator[tuple[str, bytes]]:
         """(id, decoded body) of each visible message, deleted once the caller has handled it: a message is

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
 from devhost.azurite import Azurite
+from devhost.eventgrid import subscribe
 from devhost.samples import build_sample_set
 from pipeline.contract import BlobRef
 from pipeline.routing import poison_queue_name, queue_name
@@ -75,8 +78,17 @@ def runtime(azurite: Azurite, sql_connection_string: str) -> Iterator[Runtime]:
     built.database.close()
 
 
+INGEST_FUNCTION_ID = "Host.Functions.ingest"
+
+
 @pytest.fixture
 def host_env(runtime, azurite, sql_connection_string):
+    """Settings for the local host over the shared Azurite, with a host id of its own (its own blob-trigger
+    queue and locks) whose Event Grid subscription already exists, as after deploying infra/blob-events.bicep:
+    uploads made before the host starts fire too."""
+    host_id = f"test-{uuid.uuid4().hex[:12]}"
+    with BlobServiceClient.from_connection_string(azurite.connection_string) as blobs:
+        subscribe(blobs, host_id, INGEST_FUNCTION_ID)
     # The developer's own pipeline settings must not leak into the host under test.
     env = {
         key: value
@@ -88,5 +100,6 @@ def host_env(runtime, azurite, sql_connection_string):
         SQL_CONNECTION_STRING=sql_connection_string,
         PIPELINE_STEPS="normalize,analyze,ocr,faces,facematch,persist",
         PYTHON_THREADPOOL_THREAD_COUNT="2",
+        AzureFunctionsWebJobsHostId=host_id,
     )
     return env

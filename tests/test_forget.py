@@ -109,7 +109,7 @@ def test_forget_and_replay_poison_from_the_command_line(processed, tmp_path):
         return json.loads(done.stdout)
 
     hopper = str(image_id_for(refs["grace_hopper.jpg"]))
-    assert cli("forget", "--image-id", hopper) == {"images": 1, "blobs": 3, "indexed_faces": 1}
+    assert cli("forget", "--image-id", hopper) == {"images": 1, "blobs": 3, "indexed_faces": 1, "messages": 0}
     assert all(count == 0 for count in traces(harness.runtime, hopper).values())
     assert cli("forget", "--batch", "fam")["images"] == 2
     assert cli("replay-poison", "--step", "faces") == {"faces": 0}

@@ -6,6 +6,7 @@ import time
 import pytest
 
 from pipeline.api.actions import replay_request
+from pipeline.ids import image_id_for, job_id_for
 from pipeline.replay import record_poisoned_jobs, replay_poison
 from pipeline.routing import INGEST_POISON_QUEUE, poison_queue_name, queue_name
 from tests.pipeline_harness import Harness
@@ -81,9 +82,13 @@ def test_job_poisoned_without_running_is_marked_failed_and_replays(runtime, azur
 def _blob_trigger_gave_up(runtime, ref) -> None:
     """What the host does when the blob trigger failed on every retry: the blob to webjobs-blobtrigger-poison."""
     message = {
-        "FunctionId": "Host.Functions.ingest", "BlobType": "BlockBlob", "ContainerName": ref.container,
-        "BlobName": ref.name, "ETag": runtime.storage.info(ref).etag,
-    }  # fmt: skip
+        "Type": "BlobTrigger",
+        "FunctionId": "Host.Functions.ingest",
+        "BlobType": "BlockBlob",
+        "ContainerName": ref.container,
+        "BlobName": ref.name,
+        "ETag": f'"{runtime.storage.info(ref).etag}"',
+    }  # fmt: skip  (the host's shape: the ETag quoted as in HTTP)
     runtime.storage.ensure_queues([INGEST_POISON_QUEUE])
     runtime.storage.send(INGEST_POISON_QUEUE, json.dumps(message))
 
@@ -119,6 +124,10 @@ def test_an_upload_the_blob_trigger_gave_up_on_unrecorded_is_marked_failed(runti
     ref = harness.upload(samples / "coffee.png", "ingest/coffee.png")
     _blob_trigger_gave_up(runtime, ref)  # SQL was down too: not even the failure was recorded
     assert record_poisoned_jobs(runtime) == 1
+    _, jobs = runtime.database.query("SELECT job_id FROM images WHERE image_id = ?", [str(image_id_for(ref))])
+    assert str(jobs[0][0]).lower() == str(
+        job_id_for(ref, runtime.storage.info(ref).etag)
+    )  # the upload's own job
     row = harness.image_row(ref)
     assert (
         row["status"] == "failed"

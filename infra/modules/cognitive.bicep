@@ -3,7 +3,7 @@
 // disableLocalAuth (the default, visionAuth=identity): only Microsoft Entra ID tokens are accepted; the
 // Function App's managed identity holds Cognitive Services User on each account (roles.bicep) and no key is
 // usable anywhere. With the opt-in visionAuth=key, local auth stays enabled and visionkeys.bicep writes the
-// keys into Key Vault.
+// keys into Key Vault. With networkIsolation (main.bicep's default) both answer only through private endpoints.
 
 @description('Azure region of the resources.')
 param location string
@@ -17,6 +17,20 @@ param faceAccountName string
 @description('Refuse account keys, accept Entra ID tokens only: true unless the deployment opts in to keys (visionAuth=key).')
 param disableLocalAuth bool = true
 
+@description('Disabled (networkIsolation, the default): both accounts answer only through their private endpoints. Enabled: public endpoints, every call still needs an Entra token (or, opted in, a key).')
+@allowed([
+  'Disabled'
+  'Enabled'
+])
+param publicNetworkAccess string = 'Disabled'
+
+@description('Firewall default for the public endpoints: Deny with networkIsolation, Allow without.')
+@allowed([
+  'Deny'
+  'Allow'
+])
+param networkDefaultAction string = 'Deny'
+
 resource vision 'Microsoft.CognitiveServices/accounts@2024-10-01' = {
   name: visionAccountName
   location: location
@@ -27,14 +41,14 @@ resource vision 'Microsoft.CognitiveServices/accounts@2024-10-01' = {
   identity: {
     type: 'SystemAssigned'
   }
-  // checkov:skip=CKV_AZURE_134:The Function App calls the endpoint over the internet (no VNet integration); each call needs an Entra token of the app's identity (or, opted in, the key kept in Key Vault). docs/AZURE.md, "Network exposure", describes the private-endpoint hardening.
   properties: {
-    // A custom subdomain gives the account its own endpoint host name; Entra ID tokens need one.
+    // A custom subdomain gives the account its own endpoint host name; Entra ID tokens and private
+    // endpoints need one.
     customSubDomainName: visionAccountName
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
     disableLocalAuth: disableLocalAuth
     networkAcls: {
-      defaultAction: 'Allow'
+      defaultAction: networkDefaultAction
     }
   }
 }
@@ -49,13 +63,12 @@ resource face 'Microsoft.CognitiveServices/accounts@2024-10-01' = {
   identity: {
     type: 'SystemAssigned'
   }
-  // checkov:skip=CKV_AZURE_134:The Function App calls the endpoint over the internet (no VNet integration); each call needs an Entra token of the app's identity (or, opted in, the key kept in Key Vault). docs/AZURE.md, "Network exposure", describes the private-endpoint hardening.
   properties: {
     customSubDomainName: faceAccountName
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
     disableLocalAuth: disableLocalAuth
     networkAcls: {
-      defaultAction: 'Allow'
+      defaultAction: networkDefaultAction
     }
   }
 }

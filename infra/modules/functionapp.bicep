@@ -1,5 +1,5 @@
 // The Function App (Linux, Python 3.11) on Flex Consumption or Elastic Premium, with a system-assigned
-// managed identity, and every app setting the pipeline reads.
+// managed identity, every app setting the pipeline reads, and (networkIsolation) VNet integration.
 
 @description('Azure region of the resources.')
 param location string
@@ -72,7 +72,11 @@ param sqlServerFqdn string
 @description('Name of the SQL database.')
 param sqlDatabaseName string
 
+@description('networkIsolation only: resource id of the subnet the app integrates with, so that its outbound calls reach the private endpoints; empty for none.')
+param virtualNetworkSubnetId string = ''
+
 var isFlex = hostingPlan == 'FlexConsumption'
+var integrated = !empty(virtualNetworkSubnetId)
 
 // The settings the pipeline's code reads (pipeline.settings.APP_SETTINGS); tests/infra holds the two lists
 // together. Identity-based storage: the host and pipeline.storage.Storage both connect with the app's
@@ -139,6 +143,11 @@ var pipelineAppSettings = [
   {
     name: 'ORIGINAL_RETENTION'
     value: originalRetention
+  }
+  {
+    // The open face model, for steps on the local provider (requirements-models.txt deployed with the app).
+    name: 'LOCAL_FACE_MODEL'
+    value: 'yunet-sface'
   }
   {
     // The desk's local identity: always empty in Azure, where people sign in with App Service Authentication.
@@ -249,8 +258,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   identity: {
     type: 'SystemAssigned'
   }
-  // checkov:skip=CKV_AZURE_17:Event Grid webhook delivery cannot present a client certificate; requests are authenticated with function and system keys over TLS 1.2. Built-in authentication (Easy Auth) is off for the same reason.
-  // checkov:skip=CKV_AZURE_222:Event Grid delivers blob events to the app's public webhook endpoint; with public access disabled the EventGrid-source blob trigger would never fire.
+  // checkov:skip=CKV_AZURE_17:Neither Event Grid's webhook delivery nor the caseworkers' browsers can present a client certificate; the desk is behind Entra sign-in (signin.bicep), machine routes and the webhook need function or system keys, all over TLS 1.2.
+  // checkov:skip=CKV_AZURE_222:The app's inbound endpoint stays public: Event Grid delivers blob events to its webhook (Event Grid cannot reach a private endpoint) and caseworkers open the desk from field offices. Sign-in or a key guards every path; with networkIsolation the app's outbound traffic and every data service are private.
   // checkov:skip=CKV_AZURE_213:The platform health check would call /api/health without a function key and mark every instance unhealthy; the platform replaces instances whose host fails.
   // checkov:skip=CKV_AZURE_212:Instances are added and removed by the platform's event-driven scaling; a fixed minimum would only add cost to a batch pipeline.
   properties: {
@@ -259,6 +268,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     clientCertEnabled: false
     publicNetworkAccess: 'Enabled'
     functionAppConfig: isFlex ? flexFunctionAppConfig : null
+    virtualNetworkSubnetId: integrated ? virtualNetworkSubnetId : null
     siteConfig: {
       linuxFxVersion: isFlex ? null : 'Python|3.11'
       minTlsVersion: '1.2'
@@ -266,6 +276,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       ftpsState: 'Disabled'
       http20Enabled: true
       remoteDebuggingEnabled: false
+      // Elastic Premium: all outbound traffic through the network (by default only private address ranges
+      // go there). Flex Consumption has no such setting.
+      vnetRouteAllEnabled: (integrated && !isFlex) ? true : null
       appSettings: isFlex ? flexAppSettings : elasticPremiumAllAppSettings
     }
   }

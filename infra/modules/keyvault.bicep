@@ -1,6 +1,7 @@
 // Key Vault for what must stay a secret. With the default visionAuth=identity it holds nothing; with
 // visionAuth=key it holds the two Cognitive Services keys, which the app reads through Key Vault references.
-// It is deployed either way, so switching to keys (or back) is a parameter change.
+// It is deployed either way, so switching to keys (or back) is a parameter change. With networkIsolation
+// (main.bicep's default) it answers only through its private endpoint.
 
 @description('Azure region of the resources.')
 param location string
@@ -11,11 +12,23 @@ param keyVaultName string
 @description('Log Analytics workspace that receives the vault\'s audit log.')
 param workspaceId string
 
+@description('Disabled (networkIsolation, the default): the vault answers only through its private endpoint. Enabled: public endpoint, every request still needs an Entra token and an RBAC role.')
+@allowed([
+  'Disabled'
+  'Enabled'
+])
+param publicNetworkAccess string = 'Disabled'
+
+@description('Firewall default for the public endpoint: Deny with networkIsolation, Allow without.')
+@allowed([
+  'Deny'
+  'Allow'
+])
+param networkDefaultAction string = 'Deny'
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: keyVaultName
   location: location
-  // checkov:skip=CKV_AZURE_109:The Function App resolves its Key Vault references over the public endpoint (no VNet integration), so the firewall default cannot be Deny; data-plane access needs an Entra token and the Key Vault Secrets User role, held only by the app's identity.
-  // checkov:skip=CKV_AZURE_189:Same reason as CKV_AZURE_109; docs/AZURE.md, "Network exposure", describes the private-endpoint hardening.
   properties: {
     tenantId: subscription().tenantId
     sku: {
@@ -28,9 +41,9 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
     enablePurgeProtection: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
     networkAcls: {
-      defaultAction: 'Allow'
+      defaultAction: networkDefaultAction
       bypass: 'AzureServices'
     }
   }

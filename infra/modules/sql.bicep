@@ -1,6 +1,7 @@
 // Azure SQL logical server (Microsoft Entra authentication only) and the pipeline's database, with auditing
 // and Microsoft Defender for SQL alerts. The Function App's identity becomes a database user in the
-// post-deployment step (infra/scripts/sql_setup.py): ARM cannot create database users.
+// post-deployment step (infra/scripts/sql_setup.py): ARM cannot create database users. With networkIsolation
+// (main.bicep's default) the server answers only through its private endpoint and has no firewall rules.
 
 @description('Azure region of the resources.')
 param location string
@@ -20,19 +21,28 @@ param adminLogin string
 @description('Whether the administrator is a User, a Group or an Application.')
 param adminPrincipalType string
 
-@description('Public IPv4 addresses of operators allowed through the server firewall (sqlcmd, db-upgrade).')
+@description('Public IPv4 addresses of operators allowed through the server firewall (sqlcmd, db-upgrade); public network access only.')
 param clientIpAddresses array
 
 @description('Log Analytics workspace that receives the audit log.')
 param workspaceId string
 
+@description('Disabled (networkIsolation, the default): the server answers only through its private endpoint and has no firewall rules. Enabled: public endpoint behind the firewall rules below.')
+@allowed([
+  'Disabled'
+  'Enabled'
+])
+param publicNetworkAccess string = 'Disabled'
+
+// Firewall rules exist only on the public endpoint; a server without one refuses to create them.
+var publicEndpoint = publicNetworkAccess == 'Enabled'
+
 resource server 'Microsoft.Sql/servers@2023-08-01' = {
   name: serverName
   location: location
-  // checkov:skip=CKV_AZURE_113:The Function App (no VNet integration) and the operators' sqlcmd reach the server over its public endpoint; the firewall admits Azure-hosted clients and the listed operator addresses only, and every login needs a Microsoft Entra token (azureADOnlyAuthentication). docs/AZURE.md, "Network exposure", describes the private-endpoint hardening.
   properties: {
     minimalTlsVersion: '1.2'
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
     // No SQL logins at all: no administratorLogin/password exists, so none can leak.
     administrators: {
       administratorType: 'ActiveDirectory'
@@ -93,7 +103,7 @@ resource threatDetection 'Microsoft.Sql/servers/securityAlertPolicies@2023-08-01
 
 // Azure-hosted clients: the Function App's outbound addresses are shared and change, so they cannot be listed.
 // This rule opens the network path only; a login still needs an Entra token for a user of this database.
-resource allowAzureServices 'Microsoft.Sql/servers/firewallRules@2023-08-01' = {
+resource allowAzureServices 'Microsoft.Sql/servers/firewallRules@2023-08-01' = if (publicEndpoint) {
   parent: server
   name: 'AllowAllWindowsAzureIps'
   properties: {
@@ -103,7 +113,7 @@ resource allowAzureServices 'Microsoft.Sql/servers/firewallRules@2023-08-01' = {
 }
 
 resource operatorRules 'Microsoft.Sql/servers/firewallRules@2023-08-01' = [
-  for (ip, i) in clientIpAddresses: {
+  for (ip, i) in (publicEndpoint ? clientIpAddresses : []): {
     parent: server
     name: 'operator-${i}'
     properties: {

@@ -1,6 +1,7 @@
 // The pipeline's storage account: the blob containers of the message contract, one queue and one poison queue
 // per step, the Flex Consumption deployment container, and the Event Grid system topic that feeds the
-// EventGrid-source blob trigger `ingest`.
+// EventGrid-source blob trigger `ingest`. With networkIsolation (main.bicep's default) the blob and queue
+// services answer only through private endpoints; Event Grid still receives the account's blob events.
 
 @description('Azure region of the resources.')
 param location string
@@ -26,6 +27,20 @@ param systemTopicName string
 @description('Log Analytics workspace that receives the blob and queue access logs.')
 param workspaceId string
 
+@description('Disabled (networkIsolation, the default): the blob and queue services answer only through their private endpoints. Enabled: public endpoint, every request still needs an Entra token.')
+@allowed([
+  'Disabled'
+  'Enabled'
+])
+param publicNetworkAccess string = 'Disabled'
+
+@description('Firewall default for the public endpoint: Deny with networkIsolation, Allow without.')
+@allowed([
+  'Deny'
+  'Allow'
+])
+param networkDefaultAction string = 'Deny'
+
 resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' = {
   name: storageAccountName
   location: location
@@ -33,10 +48,8 @@ resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' = {
   sku: {
     name: skuName
   }
-  // checkov:skip=CKV_AZURE_35:The Function App has no VNet integration and reaches the account over its public endpoint, so the firewall default cannot be Deny; every request needs an Entra token (shared keys are disabled) and RBAC limits the app to blob and queue data. docs/AZURE.md, "Network exposure", describes the private-endpoint hardening.
   // checkov:skip=CKV_AZURE_206:The replication comes from main.bicep's storageSku parameter (default Standard_GRS, geo-redundant); checkov cannot resolve a module parameter. Standard_ZRS/LRS are allowed for images that must stay in one region.
   // checkov:skip=CKV_AZURE_43:The name comes from main.bicep (st + namePrefix + uniqueString, at most 24 lowercase letters and digits); checkov cannot resolve a module parameter.
-  // checkov:skip=CKV_AZURE_59:Same reason as CKV_AZURE_35: operators upload images with az storage blob upload-batch and the Functions platform reads the deployment package over the public endpoint; access is identity-only.
   properties: {
     accessTier: 'Hot'
     // No anonymous reads, on any container, ever.
@@ -49,9 +62,9 @@ resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' = {
     allowCrossTenantReplication: false
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
     networkAcls: {
-      defaultAction: 'Allow'
+      defaultAction: networkDefaultAction
       bypass: 'AzureServices'
     }
   }

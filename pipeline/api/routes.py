@@ -31,6 +31,8 @@ from pipeline.runtime import Runtime
 log = logging.getLogger("pipeline.api")
 MAX_BODY_BYTES = 64 * 1024
 JSON = "application/json"
+# Routes for signed-in people: no function key (a browser has none); App Service Authentication guards them.
+SIGNED_IN = func.AuthLevel.ANONYMOUS
 
 
 def json_response(status: int, body: dict[str, Any]) -> func.HttpResponse:
@@ -210,11 +212,16 @@ def operator_api(runtime: Callable[[], Runtime]) -> func.Blueprint:
 
 
 def people_api(runtime: Callable[[], Runtime]) -> func.Blueprint:
-    """GET/POST reviews, GET persons, GET/POST persons/{person_id}."""
-    bp = func.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
+    """GET/POST reviews, GET persons, GET/POST persons/{person_id}.
+
+    Anonymous to the Functions host: in Azure, App Service Authentication (Entra ID sign-in) stands in front
+    of these routes, as of the desk's pages (infra/modules/signin.bicep), and a browser has no function key;
+    every request then carries its principal, held to its roles here.
+    """
+    bp = func.Blueprint()
     view, decide = Permission.VIEW, Permission.DECIDE
 
-    @bp.route(route="api/reviews", methods=["GET"])
+    @bp.route(route="api/reviews", methods=["GET"], auth_level=SIGNED_IN)
     def list_reviews(req: func.HttpRequest) -> func.HttpResponse:
         return _guarded(
             req,
@@ -224,7 +231,7 @@ def people_api(runtime: Callable[[], Runtime]) -> func.Blueprint:
             lambda: reviews.list_reviews(runtime().database, query_parameters(req.url)),
         )
 
-    @bp.route(route="api/reviews", methods=["POST"])
+    @bp.route(route="api/reviews", methods=["POST"], auth_level=SIGNED_IN)
     def post_review(req: func.HttpRequest) -> func.HttpResponse:
         return _posted(
             req,
@@ -235,7 +242,7 @@ def people_api(runtime: Callable[[], Runtime]) -> func.Blueprint:
             lambda params: reviews.post_review(runtime().reviews, params),
         )
 
-    @bp.route(route="api/persons", methods=["GET"])
+    @bp.route(route="api/persons", methods=["GET"], auth_level=SIGNED_IN)
     def list_persons(req: func.HttpRequest) -> func.HttpResponse:
         return _guarded(
             req,
@@ -245,7 +252,7 @@ def people_api(runtime: Callable[[], Runtime]) -> func.Blueprint:
             lambda: persons.list_persons(runtime().database, query_parameters(req.url)),
         )
 
-    @bp.route(route="api/persons/{person_id}", methods=["GET"])
+    @bp.route(route="api/persons/{person_id}", methods=["GET"], auth_level=SIGNED_IN)
     def get_person(req: func.HttpRequest) -> func.HttpResponse:
         person_id = req.route_params.get("person_id")
         return _guarded(
@@ -256,7 +263,7 @@ def people_api(runtime: Callable[[], Runtime]) -> func.Blueprint:
             lambda: persons.get_person(runtime().database, person_id, query_parameters(req.url)),
         )
 
-    @bp.route(route="api/persons/{person_id}", methods=["POST"])
+    @bp.route(route="api/persons/{person_id}", methods=["POST"], auth_level=SIGNED_IN)
     def change_person(req: func.HttpRequest) -> func.HttpResponse:
         person_id = req.route_params.get("person_id")
         return _posted(

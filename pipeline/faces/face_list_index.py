@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from pipeline.contract import utc_now
 from pipeline.faces.index import Evict, FaceIndex, FaceMatch, IndexedFace
-from pipeline.faces.store import FaceIndexStore
+from pipeline.faces.store import FaceIndexStore, StoredEmbedding
 from pipeline.vision.retry import AzureRequestRejected
 
 if TYPE_CHECKING:
@@ -54,8 +54,24 @@ class AzureFaceIndex(FaceIndex):
                 best[face_id] = max(best.get(face_id, 0.0), confidence)
         # No pending face, no request: find_similar_among asks nothing for an empty candidate list.
         pending = self._store.pending_detections(face.image_id, utc_now() - DETECTION_ID_LIFETIME, trained_at)
-        for detection_id, confidence in self._find_among_pending(face.detection_id, pending):
-            face_id = pending.get(detection_id.lower())
+        matches = [FaceMatch(face_id=face_id, confidence=round(value, 4)) for face_id, value in best.items()]
+        return matches + self._among_detections(face.detection_id, pending)
+
+    def _search_among(self, face: IndexedFace, entries: list[StoredEmbedding]) -> list[FaceMatch]:
+        if face.detection_id is None:
+            return []
+        candidates = {
+            entry.detection_id.lower(): entry.face_id
+            for entry in entries
+            if entry.detection_id and entry.image_id != face.image_id.lower()
+        }
+        return self._among_detections(face.detection_id, candidates)
+
+    def _among_detections(self, detection_id: str, candidates: dict[str, str]) -> list[FaceMatch]:
+        """Matches among faces known by their detection ids (detection id -> face id)."""
+        best: dict[str, float] = {}
+        for found, confidence in self._find_among_pending(detection_id, candidates):
+            face_id = candidates.get(found.lower())
             if face_id:
                 best[face_id] = max(best.get(face_id, 0.0), confidence)
         return [FaceMatch(face_id=face_id, confidence=round(value, 4)) for face_id, value in best.items()]
@@ -84,13 +100,13 @@ class AzureFaceIndex(FaceIndex):
             if persisted:
                 self.face_list.delete(str(persisted))
 
-    def _add(self, face: IndexedFace, image: bytes) -> str:
+    def _add(self, face: IndexedFace, image: bytes) -> tuple[str, int | None]:
         # The intent first: if the answer is lost (a timeout after the service added the face, or the host
         # dying before the row below), the retry adds the face again and reconcile_adds removes the copy
         # no row knows — which matters for erasure, since forget deletes only the faces it has ids for.
         first_attempt = self._store.begin_add(face.face_id, self.list_id)
         persisted = self.face_list.add(image, face.rectangle, face.face_id)
-        self._store.record(
+        seq = self._store.record(
             face_id=face.face_id,
             image_id=face.image_id,
             provider=self.provider,
@@ -101,7 +117,7 @@ class AzureFaceIndex(FaceIndex):
         )
         if first_attempt:  # otherwise an earlier attempt may have left a copy: reconcile_adds decides
             self._store.end_adds([face.face_id])
-        return persisted
+        return persisted, seq
 
     def reconcile_adds(self, settle: timedelta = ADD_SETTLE) -> int:
         """Delete from the list the faces whose add was never recorded; how many were deleted.

@@ -1,7 +1,7 @@
 """The open-model match index: embeddings kept in SQL (``face_index``) and searched in memory.
 
-One vectorised distance computation per face; the in-memory copy refreshes incrementally from ``added_at``,
-since other workers add faces too.
+The in-memory copy (:mod:`pipeline.faces.vectors`) refreshes incrementally by sequence number, since other
+workers and instances add faces too; an entry commits in sequence order, so none is ever skipped.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from typing import Protocol
 import numpy as np
 
 from pipeline.faces.index import Evict, FaceIndex, FaceMatch, IndexedFace
-from pipeline.faces.store import FaceIndexStore
+from pipeline.faces.store import FaceIndexStore, StoredEmbedding
+from pipeline.faces.vectors import ExactVectors
 from pipeline.vision.base import decode_embedding
 
 
@@ -35,54 +36,51 @@ class LocalFaceIndex(FaceIndex):
     def __init__(self, store: FaceIndexStore, model: EmbeddingModel, evict: Evict | None = None) -> None:
         super().__init__(store, evict)
         self.model = model
-        self._ids: list[str] = []
-        self._images: list[str] = []
-        self._vectors = np.zeros((0, model.embedding_size), dtype=np.float32)
-        self._known: set[str] = set()
-        self._loaded_until = None
+        self._vectors = ExactVectors(model.embedding_size)
+        self._loaded_seq = 0
 
     def _refresh(self) -> None:
-        """Load faces added since the last refresh (other workers add faces too)."""
-        rows = self._store.local_embeddings(self.model.model_id, since=self._loaded_until)
-        fresh = [row for row in rows if row.face_id not in self._known]
-        if fresh:
-            self._ids += [row.face_id for row in fresh]
-            self._images += [row.image_id for row in fresh]
-            self._known.update(row.face_id for row in fresh)
-            vectors = np.stack([np.frombuffer(row.embedding, dtype="<f4") for row in fresh])
-            self._vectors = np.vstack([self._vectors, vectors])
-        if rows:
-            self._loaded_until = max(row.added_at for row in rows)
+        """Load the entries committed since the last refresh (other workers and instances add faces too)."""
+        for row in self._store.local_embeddings(self.model.model_id, after_seq=self._loaded_seq):
+            self._vectors.add(row.face_id, row.image_id, np.frombuffer(row.embedding, dtype="<f4"))
+            self._loaded_seq = row.seq
+
+    def _matches(self, face: IndexedFace, pairs: list[tuple[str, float]]) -> list[FaceMatch]:
+        threshold = self.model.match_distance
+        return [
+            FaceMatch(face_id=face_id, confidence=round(distance_to_confidence(distance, threshold), 4))
+            for face_id, distance in pairs
+        ]
+
+    def _comparable(self, face: IndexedFace) -> bool:
+        return face.embedding is not None and face.model == self.model.model_id
 
     def _search(self, face: IndexedFace) -> list[FaceMatch]:
-        if face.embedding is None or face.model != self.model.model_id:
+        if not self._comparable(face):
             return []  # embeddings of different models are never compared
         self._refresh()
-        if not self._ids:
+        vector = decode_embedding(face.embedding)
+        return self._matches(face, self._vectors.within(vector, self.model.match_distance, face.image_id))
+
+    def _search_among(self, face: IndexedFace, entries: list[StoredEmbedding]) -> list[FaceMatch]:
+        if not self._comparable(face):
             return []
-        distances = np.linalg.norm(self._vectors - decode_embedding(face.embedding), axis=1)
-        other_images = np.array(self._images) != face.image_id.lower()
-        threshold = self.model.match_distance
-        hits = np.flatnonzero((distances <= threshold) & other_images)
-        matches = [
-            FaceMatch(
-                face_id=self._ids[i], confidence=round(distance_to_confidence(distances[i], threshold), 4)
-            )
-            for i in hits
-        ]
-        # Another worker may have erased a cached face: report only faces still in the index.
-        return [match for match in matches if self._store.existing(match.face_id) is not None]
+        vector = decode_embedding(face.embedding)
+        pairs = []
+        for entry in entries:
+            if entry.embedding is None or entry.image_id == face.image_id.lower():
+                continue
+            distance = float(np.linalg.norm(np.frombuffer(entry.embedding, dtype="<f4") - vector))
+            if distance <= self.model.match_distance:
+                pairs.append((entry.face_id, distance))
+        return self._matches(face, pairs)
 
     def _remove(self, faces: list[tuple[str, str | None]]) -> None:
-        gone = {face_id for face_id, _ in faces}
-        keep = [i for i, face_id in enumerate(self._ids) if face_id not in gone]
-        self._ids = [self._ids[i] for i in keep]
-        self._images = [self._images[i] for i in keep]
-        self._vectors = self._vectors[keep]
-        self._known -= gone
+        for face_id, _ in faces:
+            self._vectors.remove(face_id)
 
-    def _add(self, face: IndexedFace, image: bytes) -> str:
-        self._store.record(
+    def _add(self, face: IndexedFace, image: bytes) -> tuple[str, int | None]:
+        seq = self._store.record(
             face_id=face.face_id,
             image_id=face.image_id,
             provider=self.provider,
@@ -91,4 +89,4 @@ class LocalFaceIndex(FaceIndex):
             persisted_face_id=None,
             detection_id=face.detection_id,
         )
-        return ""
+        return "", seq

@@ -16,8 +16,15 @@ from typing import Any
 from pipeline.contract import utc_now
 from pipeline.db import Database
 
-LOCAL_FACES_SQL = "SELECT face_id, image_id, embedding, added_at FROM face_index WHERE provider = 'local' AND face_model = ?"
-LOCAL_FACES_SINCE_SQL = LOCAL_FACES_SQL + " AND added_at >= ?"
+LOCAL_FACES_SQL = (
+    "SELECT face_id, image_id, embedding, seq FROM face_index WHERE provider = 'local' AND face_model = ? "
+    "AND seq > ? ORDER BY seq"
+)
+# Entries that committed while a face was being added: after its search began, before its own entry.
+ADDED_BETWEEN_SQL = (
+    "SELECT face_id, image_id, embedding, seq, detection_id FROM face_index WHERE provider = ? AND face_model = ? "
+    "AND seq > ? AND seq < ? ORDER BY seq"
+)
 PENDING_FACES_SQL = (
     "SELECT detection_id, face_id FROM face_index WHERE provider = 'azure' AND detection_id IS NOT NULL "
     "AND image_id <> ? AND added_at >= ?"
@@ -39,15 +46,16 @@ class IndexedEntry:
     provider: str
     model: str | None  # None for an entry older than model versions
     persisted_face_id: str  # '' when the provider keeps nothing of its own
-    added_at: Any
+    seq: int
 
 
 @dataclass(frozen=True)
 class StoredEmbedding:
     face_id: str
     image_id: str
-    embedding: bytes
-    added_at: Any
+    embedding: bytes | None
+    seq: int
+    detection_id: str | None = None
 
 
 def _lower(value: Any) -> str:
@@ -63,23 +71,26 @@ class FaceIndexStore:
     def existing(self, face_id: str) -> IndexedEntry | None:
         """The index entry of a face; None if the face is not in the index."""
         _, rows = self._db.query(
-            "SELECT provider, face_model, persisted_face_id, added_at FROM face_index WHERE face_id = ?",
-            [face_id],
+            "SELECT provider, face_model, persisted_face_id, seq FROM face_index WHERE face_id = ?", [face_id]
         )
         if not rows:
             return None
-        provider, model, persisted, added_at = rows[0]
-        return IndexedEntry(provider, model, _lower(persisted) if persisted is not None else "", added_at)
+        provider, model, persisted, seq = rows[0]
+        return IndexedEntry(provider, model, _lower(persisted) if persisted is not None else "", int(seq))
 
     def image_exists(self, image_id: str) -> bool:
         """Whether the pipeline still knows the image (it may have been erased while its job ran)."""
         return bool(self._db.query("SELECT 1 FROM images WHERE image_id = ?", [image_id])[1])
 
-    def added_before(self, face_id: str, added_at: Any) -> bool:
-        _, rows = self._db.query(
-            "SELECT 1 FROM face_index WHERE face_id = ? AND added_at < ?", [face_id, added_at]
-        )
-        return bool(rows)
+    def seq_of(self, face_id: str) -> int | None:
+        """A face's sequence number in the index; None if it is not (or no longer) in the index."""
+        _, rows = self._db.query("SELECT seq FROM face_index WHERE face_id = ?", [face_id])
+        return int(rows[0][0]) if rows else None
+
+    def last_seq(self) -> int:
+        """The sequence number of the last entry committed: every entry at or below it is readable."""
+        _, rows = self._db.query("SELECT last_seq FROM face_index_sequence WHERE name = 'face_index'")
+        return int(rows[0][0])
 
     def record(
         self,
@@ -91,16 +102,24 @@ class FaceIndexStore:
         embedding: bytes | None,
         persisted_face_id: str | None,
         detection_id: str | None,
-    ) -> None:
-        """Add a face to the index once — and not for an image erased while its job was in flight."""
+    ) -> int | None:
+        """Add a face to the index once — and not for an image erased while its job was in flight.
+
+        Returns the entry's sequence number, taken from the counter in this transaction (None if the face was
+        not added). The counter's row stays locked to the commit, so entries commit in sequence order.
+        """
         with self._db.transaction() as cursor:
+            cursor.execute("UPDATE face_index_sequence SET last_seq = last_seq + 1 WHERE name = 'face_index'")
             cursor.execute(
                 "INSERT INTO face_index (face_id, image_id, provider, face_model, embedding, persisted_face_id, "
-                "detection_id, added_at) SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS "
+                "detection_id, added_at, seq) SELECT ?, ?, ?, ?, ?, ?, ?, ?, "
+                "(SELECT last_seq FROM face_index_sequence WHERE name = 'face_index') WHERE NOT EXISTS "
                 "(SELECT 1 FROM face_index WHERE face_id = ?) AND EXISTS (SELECT 1 FROM images WHERE image_id = ?)",
                 face_id, image_id, provider, model, embedding, persisted_face_id, detection_id, utc_now(), face_id,
                 image_id,
             )  # fmt: skip
+            row = cursor.execute("SELECT seq FROM face_index WHERE face_id = ?", face_id).fetchone()
+        return None if row is None else int(row[0])
 
     def delete(self, face_ids: Sequence[str]) -> None:
         with self._db.transaction() as cursor:
@@ -114,16 +133,23 @@ class FaceIndexStore:
         )
         return [IndexEntry(_lower(face_id), provider, persisted) for face_id, provider, persisted in rows]
 
-    def local_embeddings(self, model: str, since: Any = None) -> list[StoredEmbedding]:
-        """Open-model faces embedded by ``model``, all of them or those added at or after ``since``."""
-        if since is None:
-            _, rows = self._db.query(LOCAL_FACES_SQL, [model])
-        else:
-            _, rows = self._db.query(LOCAL_FACES_SINCE_SQL, [model, since])
+    def local_embeddings(self, model: str, after_seq: int = 0) -> list[StoredEmbedding]:
+        """Open-model faces embedded by ``model`` with a sequence number above ``after_seq``, in order."""
+        _, rows = self._db.query(LOCAL_FACES_SQL, [model, after_seq])
         return [
-            StoredEmbedding(_lower(face_id), _lower(image_id), embedding, added_at)
-            for face_id, image_id, embedding, added_at in rows
+            StoredEmbedding(_lower(face_id), _lower(image_id), embedding, int(seq))
+            for face_id, image_id, embedding, seq in rows
             if embedding is not None
+        ]
+
+    def added_between(
+        self, provider: str, model: str, after_seq: int, before_seq: int
+    ) -> list[StoredEmbedding]:
+        """Entries of a provider and model that committed with a sequence number between the two."""
+        _, rows = self._db.query(ADDED_BETWEEN_SQL, [provider, model, after_seq, before_seq])
+        return [
+            StoredEmbedding(_lower(face_id), _lower(image_id), embedding, int(seq), detection)
+            for face_id, image_id, embedding, seq, detection in rows
         ]
 
     def face_of_persisted(self, persisted_face_id: str) -> str | None:

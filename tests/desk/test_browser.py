@@ -73,7 +73,7 @@ def open_page(driver, url: str) -> None:
 
 def no_alert(driver) -> bool:
     try:
-        driver.switch_to.alert
+        _ = driver.switch_to.alert
     except NoAlertPresentException:
         return True
     return False
@@ -89,14 +89,20 @@ def test_the_batch_page_lists_its_images_with_their_thumbnails(browser, base, de
     thumbnails = browser.find_elements(By.CSS_SELECTOR, "img.thumb")
     assert len(thumbnails) == len(UPLOADS) - 1  # the file that is not an image has no picture
     assert all(image.get_property("naturalWidth") > 0 for image in thumbnails)
-    broken = next(card for card in browser.find_elements(By.CSS_SELECTOR, ".card") if "not_an_image" in card.text)
+    broken = next(
+        card for card in browser.find_elements(By.CSS_SELECTOR, ".card") if "not_an_image" in card.text
+    )
     assert "no picture" in broken.text and "not a decodable image" in broken.text
     screenshot(browser, "batch")
     screenshot(browser, "batch-tablet", TABLET)
 
 
 def test_hostile_names_tags_labels_and_reviewer_are_shown_as_text(browser, base, desk_data, person):
-    for path in (f"/batches/{BATCH}", f"/images/{desk_data.image_id('grace_hopper.jpg')}", f"/persons/{person}"):
+    for path in (
+        f"/batches/{BATCH}",
+        f"/images/{desk_data.image_id('grace_hopper.jpg')}",
+        f"/persons/{person}",
+    ):
         open_page(browser, base + path)
         page = browser.find_element(By.TAG_NAME, "body").text
         assert HOSTILE_REVIEWER in page  # the signed-in name in the bar
@@ -118,10 +124,15 @@ def test_hostile_names_tags_labels_and_reviewer_are_shown_as_text(browser, base,
     screenshot(browser, "image-hostile")
     open_page(browser, f"{base}/persons/{person}")
     assert browser.find_element(By.TAG_NAME, "h1").text == HOSTILE_LABEL
-    assert browser.find_element(By.CSS_SELECTOR, "form.person-label input").get_attribute("value") == HOSTILE_LABEL
+    assert (
+        browser.find_element(By.CSS_SELECTOR, "form.person-label input").get_attribute("value")
+        == HOSTILE_LABEL
+    )
 
 
-def test_every_page_has_the_security_headers_and_breaks_no_rule_of_its_policy(browser, base, desk_data, person):
+def test_every_page_has_the_security_headers_and_breaks_no_rule_of_its_policy(
+    browser, base, desk_data, person
+):
     console_errors(browser)  # forget what came before
     for name, path in pages(desk_data, person).items():
         with urllib.request.urlopen(base + path, timeout=30) as answer:
@@ -203,7 +214,9 @@ def test_a_confirm_by_click_and_a_reject_by_key_land_in_sql_with_the_reviewer(br
     }
     assert decided[first] == ("confirmed", HOSTILE_REVIEWER)
     assert decided[second] == ("rejected", HOSTILE_REVIEWER)
-    audited = desk_data.rows("SELECT COUNT(*) FROM v_audit WHERE action = 'review' AND actor = ?", HOSTILE_REVIEWER)
+    audited = desk_data.rows(
+        "SELECT COUNT(*) FROM v_audit WHERE action = 'review' AND actor = ?", HOSTILE_REVIEWER
+    )
     assert audited[0][0] == 2
 
 
@@ -228,7 +241,10 @@ def test_a_viewer_sees_no_button_to_decide_and_cannot_post(browser, desk_data, p
         open_page(browser, f"{viewer_base}/images/{desk_data.image_id('two_people.jpg')}")
         assert browser.find_elements(By.CSS_SELECTOR, "button[data-action]") == []
         screenshot(browser, "review-viewer")
-    assert desk_data.rows("SELECT COUNT(*) FROM v_audit WHERE actor = 'vera viewer' AND action = 'denied'")[0][0] == 1
+    assert (
+        desk_data.rows("SELECT COUNT(*) FROM v_audit WHERE actor = 'vera viewer' AND action = 'denied'")[0][0]
+        == 1
+    )
 
 
 @pytest.mark.parametrize("path", ["/", f"/batches/{BATCH}", "/review", "/persons"])

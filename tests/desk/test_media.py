@@ -49,6 +49,6 @@ def test_forget_from_the_desk_erases_the_thumbnail_with_the_rest(desk_data):
         assert not desk_data.rows("SELECT 1 FROM images WHERE image_id = ?", image_id)
         assert client.get(f"/desk/media/thumbnails/{image_id}").status == 404
         assert client.get(f"/images/{image_id}").status == 404
-    assert desk_data.rows(
-        "SELECT actor FROM v_audit WHERE action = 'forget' AND image_id = ?", image_id
-    ) == [("data protection officer",)]
+    assert desk_data.rows("SELECT actor FROM v_audit WHERE action = 'forget' AND image_id = ?", image_id) == [
+        ("data protection officer",)
+    ]

@@ -12,7 +12,12 @@ from pipeline.desk.routes import ROOT_ROUTE
 from tests.desk.desk_data import desk_app
 from tests.infra.templates import REPO
 
-HOST_PATHS = ["runtime/webhooks/eventgrid", "runtime/webhooks/blobs", "admin/host/status", "admin/functions/x"]
+HOST_PATHS = [
+    "runtime/webhooks/eventgrid",
+    "runtime/webhooks/blobs",
+    "admin/host/status",
+    "admin/functions/x",
+]
 API_PATHS = ["api/health", "api/images", "api/images/x", "api/faces/x/matches", "api/batches/x", "api/reviews",
              "api/persons", "api/persons/x", "api/reprocess", "api/forget", "api/replay-poison"]  # fmt: skip
 

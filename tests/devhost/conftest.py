@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
 from devhost.azurite import Azurite
+from devhost.blobs import POISON_QUEUE
 from devhost.host import LocalHost
 from tests.devhost import sample_app
 
@@ -25,7 +28,8 @@ FAST_HOST_JSON: dict[str, Any] = {
             "maxPollingInterval": "00:00:00.500",
             "visibilityTimeout": "00:00:00",
             "maxDequeueCount": MAX_DEQUEUE_COUNT,
-        }
+        },
+        "blobs": {"poisonBlobThreshold": MAX_DEQUEUE_COUNT},
     },
 }
 
@@ -50,6 +54,8 @@ def names() -> dict[str, str]:
         "SLOW_QUEUE": f"slow-{suffix}",
         "BLOB_CONTAINER": f"blobs-{suffix}",
         "FAIL_CONTAINER": f"failblobs-{suffix}",
+        "EVENT_CONTAINER": f"events-{suffix}",
+        "FAIL_EVENT_CONTAINER": f"failevents-{suffix}",
     }
 
 
@@ -112,6 +118,16 @@ def wait_until() -> WaitUntil:
             time.sleep(0.05)
 
     return wait
+
+
+def blob_poison_messages(queues: QueueServiceClient, container: str) -> list[dict[str, str]]:
+    """The decoded messages in ``webjobs-blobtrigger-poison`` about blobs of ``container``."""
+    try:
+        peeked = queues.get_queue_client(POISON_QUEUE).peek_messages(max_messages=32)
+    except ResourceNotFoundError:  # created by the host on first use
+        return []
+    decoded = [json.loads(base64.b64decode(message.content)) for message in peeked]
+    return [message for message in decoded if message["ContainerName"] == container]
 
 
 def b64(text: str) -> str:

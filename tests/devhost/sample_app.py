@@ -87,9 +87,30 @@ def failing_blob(blob: func.InputStream) -> None:
     raise RuntimeError("this blob function always fails")
 
 
+@app.blob_trigger(
+    arg_name="blob",
+    path="%EVENT_CONTAINER%/{name}",
+    connection="AzureWebJobsStorage",
+    source=func.BlobSource.EVENT_GRID,
+)
+def on_event(blob: func.InputStream) -> None:
+    record("on_event", name=blob.name, data=blob.read(), etag=blob.blob_properties["ETag"])
+
+
+@app.blob_trigger(
+    arg_name="blob",
+    path="%FAIL_EVENT_CONTAINER%/{name}",
+    connection="AzureWebJobsStorage",
+    source=func.BlobSource.EVENT_GRID,
+)
+def failing_event(blob: func.InputStream) -> None:
+    record("failing_event", name=blob.name)
+    raise RuntimeError("this EventGrid blob function always fails")
+
+
 @app.timer_trigger(arg_name="timer", schedule="*/1 * * * * *")
 def tick(timer: func.TimerRequest) -> None:
-    record("tick", past_due=timer.past_due, type=type(timer))
+    record("tick", past_due=timer.past_due, type=type(timer), last=timer.schedule_status["Last"])
 
 
 @app.timer_trigger(arg_name="timer", schedule="0 0 0 1 1 *", run_on_startup=True)

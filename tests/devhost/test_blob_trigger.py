@@ -1,20 +1,18 @@
-"""Blob trigger semantics against real Azurite: once per blob version, receipts, poison."""
+"""Blob trigger semantics against real Azurite: once per blob version, receipts, poison (both sources)."""
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
 from azure.functions.blob import InputStream
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
-from devhost.blobs import POISON_QUEUE, RECEIPTS_CONTAINER, BlobPathPattern
+from devhost.blob_extension import host_blob_trigger_queue
+from devhost.blobs import RECEIPTS_CONTAINER, BlobPathPattern
 from tests.devhost import sample_app
-from tests.devhost.conftest import MAX_DEQUEUE_COUNT, StartHost, WaitUntil
+from tests.devhost.conftest import MAX_DEQUEUE_COUNT, StartHost, WaitUntil, blob_poison_messages
 
 pytestmark = pytest.mark.timeout(40)
 
@@ -74,40 +72,39 @@ def test_each_blob_in_container_fires_and_receipts_are_written(
     assert all("/Host.Functions.on_blob/" in name for name in written)
 
 
+@pytest.mark.parametrize(
+    ("function", "container_setting"),
+    [("failing_blob", "FAIL_CONTAINER"), ("failing_event", "FAIL_EVENT_CONTAINER")],
+    ids=["container scan", "EventGrid"],
+)
 def test_failing_blob_is_retried_then_reported_to_poison_queue_once(
     start_host: StartHost,
     blobs: BlobServiceClient,
     queues: QueueServiceClient,
     names: dict[str, str],
     wait_until: WaitUntil,
+    function: str,
+    container_setting: str,
 ) -> None:
-    container = names["FAIL_CONTAINER"]
-    start_host(["failing_blob"])
+    container = names[container_setting]
+    host = start_host([function])
     blob = blobs.get_blob_client(container, "bad.png")
     blob.upload_blob(b"broken")
 
-    def poison_messages() -> list[dict[str, str]]:
-        found = []
-        try:
-            peeked = queues.get_queue_client(POISON_QUEUE).peek_messages(max_messages=32)
-        except ResourceNotFoundError:  # created by the host on first use
-            return []
-        for message in peeked:
-            decoded = json.loads(base64.b64decode(message.content))
-            if decoded["ContainerName"] == container:
-                found.append(decoded)
-        return found
-
-    (poison,) = wait_until(poison_messages, message="poison message")
+    (poison,) = wait_until(lambda: blob_poison_messages(queues, container), message="poison message")
     assert poison == {
-        "FunctionId": "Host.Functions.failing_blob",
+        "Type": "BlobTrigger",
+        "FunctionId": f"Host.Functions.{function}",
         "BlobType": "BlockBlob",
         "ContainerName": container,
         "BlobName": "bad.png",
         "ETag": blob.get_blob_properties().etag,
     }
-    time.sleep(1.0)  # the receipt stops further retries
-    assert len(sample_app.calls["failing_blob"]) == MAX_DEQUEUE_COUNT
+    time.sleep(1.0)  # no further retries: a receipt (scan), the message moved out of the queue (EventGrid)
+    assert len(sample_app.calls[function]) == MAX_DEQUEUE_COUNT
+    internal = queues.get_queue_client(host_blob_trigger_queue(host.host_id))
+    if function == "failing_event":
+        assert internal.get_queue_properties().approximate_message_count == 0
 
 
 @pytest.mark.parametrize(

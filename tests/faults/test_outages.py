@@ -44,10 +44,11 @@ def test_azurite_stopped_and_restarted_mid_batch(host_env, samples, tmp_path):
         "PIPELINE_STEPS": "normalize,faces,persist",
     }
     database = Database(env["SQL_CONNECTION_STRING"])
-    uploaded = upload_copies(Storage.from_settings({"AzureWebJobsStorage": env["AzureWebJobsStorage"]}),
-                             samples, "outage", IMAGES)  # fmt: skip
+    # A storage account of its own, so no Event Grid subscription yet: the host's start creates it.
     host = HostProcess.start(env, tmp_path, 0)
     try:
+        uploaded = upload_copies(Storage.from_settings({"AzureWebJobsStorage": env["AzureWebJobsStorage"]}),
+                                 samples, "outage", IMAGES)  # fmt: skip
         # Two step attempts in: the batch is under way and far from done (3 steps per image).
         wait_for_progress(database, host, runs=2)
         before = finished(database, uploaded)

@@ -78,6 +78,16 @@ def bicep_variable(path: Path, name: str) -> Any:
     return parse_bicep(path)["variables"][name]["value"]
 
 
+def bicep_string_as_arm(value: str) -> str:
+    """A Bicep string as ARM writes it: 'a${x}b' becomes "[format('a{0}b', x)]"; a plain string stays."""
+    parts = re.split(r"\$\{([^}]*)\}", value)
+    literals, expressions = parts[0::2], parts[1::2]
+    if not expressions:
+        return value
+    pattern = "".join(f"{literal}{{{i}}}" for i, literal in enumerate(literals[:-1])) + literals[-1]
+    return f"[format('{pattern}', {', '.join(expressions)})]"
+
+
 def setting_names(value: Any) -> list[str]:
     """Names of the ``{name, value}`` app-setting objects anywhere in a parsed value."""
     if isinstance(value, dict):

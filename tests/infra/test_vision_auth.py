@@ -20,7 +20,8 @@ KEY_SETTINGS = {"VISION_KEY", "FACE_KEY"}
 
 
 def evaluate(expression: Any, names: dict[str, Any]) -> Any:
-    """A Bicep parse tree of names, literals, ==, ! and ?: evaluated with ``names`` bound."""
+    """A Bicep parse tree of names, literals, ==, !, &&, ?:, a.b and empty() evaluated with ``names`` bound
+    (an unbound a.b stays the text "a.b")."""
     if isinstance(expression, str):
         return names.get(expression, expression)
     if isinstance(expression, dict) and "operator" in expression:
@@ -29,10 +30,18 @@ def evaluate(expression: Any, names: dict[str, Any]) -> Any:
             return evaluate(operands["operand_1"], names) == evaluate(operands["operand_2"], names)
         if operator == "not":
             return not evaluate(operands["bool_value"], names)
+        if operator == "and":
+            return evaluate(operands["operand_1"], names) and evaluate(operands["operand_2"], names)
         if operator == "conditional":
             chosen = "true_value" if evaluate(operands["condition"], names) else "false_value"
             return evaluate(operands[chosen], names)
-    if isinstance(expression, bool | list):
+        if operator == "property_accessor":
+            owner = evaluate(operands["operand_1"], names)
+            key = operands["operand_2"]
+            return owner[key] if isinstance(owner, dict) else f"{owner}.{key}"
+    if isinstance(expression, dict) and expression.get("function", {}).get("type") == "empty":
+        return not evaluate(expression["function"]["parameters"]["item_to_test"], names)
+    if expression is None or isinstance(expression, bool | list):
         return expression
     raise AssertionError(f"not a simple expression: {expression}")
 

@@ -129,8 +129,11 @@ class YuNetSFace(FaceModel[YuNetModels]):
         if turns:
             log.debug("faces found at %d quarter turn(s) counter-clockwise", turns)
         faces = []
+        oriented_height, oriented_width = oriented.shape[:2]
         for row in rows:
             x, y, w, h = row[:4]
+            if w <= 0 or h <= 0 or x >= oriented_width or y >= oriented_height or x + w <= 0 or y + h <= 0:
+                continue  # a box outside the picture (seen on tiny, padded pictures) is no face
             corners = np.array([[x, y], [x + w, y + h]], dtype=np.float32)
             points = to_upright(
                 np.vstack([corners, row[4 : POINT_COLUMNS.stop].reshape(5, 2)]), turns, width, height
