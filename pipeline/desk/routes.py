@@ -26,7 +26,7 @@ from pipeline import access
 from pipeline.access import Caller, Forbidden, NotSignedIn, Permission
 from pipeline.api import actions, persons, reviews
 from pipeline.api.params import BadRequest, query_parameters
-from pipeline.api.routes import MAX_BODY_BYTES, post_parameters
+from pipeline.api.routes import MAX_BODY_BYTES, SIGNED_IN, post_parameters
 from pipeline.desk import batch_pages, guard, media
 from pipeline.desk.assets import Assets
 from pipeline.desk.image_page import image_page
@@ -93,8 +93,12 @@ def _failure(status: int, message: str, request: _Request | None, kind: str) -> 
 
 def desk(runtime: Callable[[], Runtime]) -> func.Blueprint:
     """The desk's routes, reading and acting through ``runtime()``."""
-    bp = func.Blueprint(http_auth_level=func.AuthLevel.ANONYMOUS)
+    bp = func.Blueprint()
     assets = Assets.load()
+
+    def route(path: str, methods: list[str]):
+        # Each route says so itself: the app's http_auth_level (function keys) would win over a Blueprint's.
+        return bp.route(route=path, methods=methods, auth_level=SIGNED_IN)
 
     def serve(
         req: func.HttpRequest,
@@ -160,42 +164,42 @@ def desk(runtime: Callable[[], Runtime]) -> func.Blueprint:
 
     # --- pages ---------------------------------------------------------------------------------------
 
-    @bp.route(route=ROOT_ROUTE, methods=["GET"])
+    @route(ROOT_ROUTE, ["GET"])
     def desk_home(req: func.HttpRequest) -> func.HttpResponse:
         return page(req, "desk_home", lambda r: batch_pages.home_page(r.database, r.caller, r.query()))
 
-    @bp.route(route="batches/{batch_id}", methods=["GET"])
+    @route("batches/{batch_id}", ["GET"])
     def desk_batch(req: func.HttpRequest) -> func.HttpResponse:
         batch_id = req.route_params.get("batch_id")
         return page(
             req, "desk_batch", lambda r: batch_pages.batch_page(r.database, r.caller, batch_id, r.query())
         )
 
-    @bp.route(route="images/{image_id}", methods=["GET"])
+    @route("images/{image_id}", ["GET"])
     def desk_image(req: func.HttpRequest) -> func.HttpResponse:
         image_id = req.route_params.get("image_id")
         return page(req, "desk_image", lambda r: image_page(r.database, r.caller, image_id, r.query()))
 
-    @bp.route(route="review", methods=["GET"])
+    @route("review", ["GET"])
     def desk_review(req: func.HttpRequest) -> func.HttpResponse:
         return page(req, "desk_review", lambda r: review_page(r.database, r.caller, r.query()))
 
-    @bp.route(route="persons", methods=["GET"])
+    @route("persons", ["GET"])
     def desk_persons(req: func.HttpRequest) -> func.HttpResponse:
         return page(req, "desk_persons", lambda r: persons_page(r.database, r.caller, r.query()))
 
-    @bp.route(route="persons/{person_id}", methods=["GET"])
+    @route("persons/{person_id}", ["GET"])
     def desk_person(req: func.HttpRequest) -> func.HttpResponse:
         person_id = req.route_params.get("person_id")
         return page(req, "desk_person", lambda r: person_page(r.database, r.caller, person_id, r.query()))
 
-    @bp.route(route="search", methods=["GET"])
+    @route("search", ["GET"])
     def desk_search(req: func.HttpRequest) -> func.HttpResponse:
         return page(req, "desk_search", lambda r: search_page(r.database, r.caller, r.query()))
 
     # --- what the pages load -------------------------------------------------------------------------
 
-    @bp.route(route="desk/static/{name}", methods=["GET"])
+    @route("desk/static/{name}", ["GET"])
     def desk_static(req: func.HttpRequest) -> func.HttpResponse:
         # The script and stylesheet hold no data: served to anyone who reaches the app, error pages included.
         found = assets.get(req.route_params.get("name") or "")
@@ -204,22 +208,22 @@ def desk(runtime: Callable[[], Runtime]) -> func.Blueprint:
         body, mimetype = found
         return _response(200, body, mimetype, "public, max-age=31536000, immutable")
 
-    @bp.route(route="desk/media/photos/{image_id}", methods=["GET"])
+    @route("desk/media/photos/{image_id}", ["GET"])
     def desk_photo(req: func.HttpRequest) -> func.HttpResponse:
         image_id = req.route_params.get("image_id")
         return picture(req, "desk_photo", lambda rt: media.photo(rt, image_id))
 
-    @bp.route(route="desk/media/thumbnails/{image_id}", methods=["GET"])
+    @route("desk/media/thumbnails/{image_id}", ["GET"])
     def desk_thumbnail(req: func.HttpRequest) -> func.HttpResponse:
         image_id = req.route_params.get("image_id")
         return picture(req, "desk_thumbnail", lambda rt: media.thumbnail(rt, image_id))
 
-    @bp.route(route="desk/media/faces/{face_id}", methods=["GET"])
+    @route("desk/media/faces/{face_id}", ["GET"])
     def desk_face_crop(req: func.HttpRequest) -> func.HttpResponse:
         face_id = req.route_params.get("face_id")
         return picture(req, "desk_face_crop", lambda rt: media.face_crop(rt, face_id))
 
-    @bp.route(route="desk/batches.json", methods=["GET"])
+    @route("desk/batches.json", ["GET"])
     def desk_progress(req: func.HttpRequest) -> func.HttpResponse:
         return serve(
             req,
@@ -229,7 +233,7 @@ def desk(runtime: Callable[[], Runtime]) -> func.Blueprint:
             lambda r: _json(200, batch_pages.progress(r.database, r.query())),
         )
 
-    @bp.route(route="desk/review/next.json", methods=["GET"])
+    @route("desk/review/next.json", ["GET"])
     def desk_next_pair(req: func.HttpRequest) -> func.HttpResponse:
         return serve(
             req, VIEW, "desk_next_pair", "json", lambda r: _json(200, next_pair(r.database, r.query()))
@@ -237,7 +241,7 @@ def desk(runtime: Callable[[], Runtime]) -> func.Blueprint:
 
     # --- actions -------------------------------------------------------------------------------------
 
-    @bp.route(route="desk/reviews", methods=["POST"])
+    @route("desk/reviews", ["POST"])
     def desk_decide(req: func.HttpRequest) -> func.HttpResponse:
         return posted(
             req,
@@ -247,7 +251,7 @@ def desk(runtime: Callable[[], Runtime]) -> func.Blueprint:
             lambda r, params: reviews.post_review(r.runtime.reviews, params),
         )
 
-    @bp.route(route="desk/persons/{person_id}", methods=["POST"])
+    @route("desk/persons/{person_id}", ["POST"])
     def desk_change_person(req: func.HttpRequest) -> func.HttpResponse:
         person_id = req.route_params.get("person_id")
         return posted(
@@ -258,19 +262,19 @@ def desk(runtime: Callable[[], Runtime]) -> func.Blueprint:
             lambda r, params: persons.change_person(r.runtime.reviews, person_id, params),
         )
 
-    @bp.route(route="desk/admin/forget", methods=["POST"])
+    @route("desk/admin/forget", ["POST"])
     def desk_forget(req: func.HttpRequest) -> func.HttpResponse:
         return posted(
             req, ADMINISTER, "desk_forget", "actor", lambda r, p: actions.forget_request(r.runtime, p)
         )
 
-    @bp.route(route="desk/admin/reprocess", methods=["POST"])
+    @route("desk/admin/reprocess", ["POST"])
     def desk_reprocess(req: func.HttpRequest) -> func.HttpResponse:
         return posted(
             req, ADMINISTER, "desk_reprocess", "actor", lambda r, p: actions.reprocess_request(r.runtime, p)
         )
 
-    @bp.route(route="desk/admin/replay", methods=["POST"])
+    @route("desk/admin/replay", ["POST"])
     def desk_replay(req: func.HttpRequest) -> func.HttpResponse:
         return posted(
             req, ADMINISTER, "desk_replay", "actor", lambda r, p: actions.replay_request(r.runtime, p)

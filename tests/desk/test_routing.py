@@ -47,3 +47,17 @@ def test_no_route_takes_the_hosts_own_paths_and_the_api_keeps_its_urls():
         assert matched and all(not name.startswith("desk_") for name in matched), path
     desk_routes = {name: t.template for name, t in routes.items() if name.startswith("desk_")}
     assert desk_routes and not any(template.startswith("api/") for template in desk_routes.values())
+
+
+def test_desk_routes_need_no_function_key_since_sign_in_guards_them():
+    levels = {
+        spec.name: spec.binding.get("authLevel")
+        for spec in index_functions(desk_app(None), {})
+        if spec.trigger_type == "httpTrigger"
+    }
+    desk_levels = {name: level for name, level in levels.items() if name.startswith("desk_")}
+    assert len(desk_levels) == 18 and set(map(str, desk_levels.values())) <= {
+        "anonymous",
+        "AuthLevel.ANONYMOUS",
+    }
+    assert str(levels["list_images"]) in ("function", "AuthLevel.FUNCTION")
