@@ -38,7 +38,7 @@ class Finding:
 ALLOWED: dict[tuple[str, str, str], str] = {
     (
         "devhost/quickstart.py",
-        "_run",
+        "_run_batch",
         "f\"SELECT * FROM v_images WHERE batch_id = '{batch}'\"",
     ): "printed as a hint for the user to copy, never executed; batch is the generated run-YYYYMMDD-HHMMSS name",
     (
