@@ -36,11 +36,15 @@ class BatchPageParams(Params):
 
 
 def progress(database: Database, params: dict[str, Any]) -> Body:
-    """Each batch of the page with its status counts and every step's attempts: what ``/`` shows and polls."""
+    """Each batch of the page with its status counts, and the attempts of each step of a batch still in
+    progress (counting a large batch's attempts costs a pass over them): what ``/`` shows and polls."""
     offset = parse(BatchListParams, params).offset
     found, more = queries.batch_list(database, BATCHES_PER_PAGE, offset)
     items = []
     for row in found:
+        if not row.processing:  # finished: its step counts no longer move (the batch page has them)
+            items.append({**row.as_dict(), "steps": None})
+            continue
         status, summary = api_batches.get_batch(database, row.batch_id)
         if status == 200:  # a batch erased since the list was read is left out
             items.append({**row.as_dict(), "steps": summary["steps"]})
@@ -107,9 +111,15 @@ def home_page(database: Database, caller: Caller, params: dict[str, Any]) -> Pag
     return Page("batches", "Batches", body, data={"offset": str(listed["offset"])})
 
 
+def step_summary(steps: dict[str, dict[str, int]] | None) -> str:
+    if steps is None:
+        return "finished: every image complete or failed"
+    return ", ".join(f"{step} {counts.get('ok', 0)}" for step, counts in steps.items()) or "none run yet"
+
+
 def _batch_row(item: dict[str, Any]) -> Markup:
     finished = item["complete"] + item["failed"]
-    steps = ", ".join(f"{step} {counts.get('ok', 0)}" for step, counts in item["steps"].items()) or "\u2013"
+    steps = step_summary(item["steps"])
     cell = {"data-batch": item["batch_id"]}
     return el(
         "tr",

@@ -99,8 +99,9 @@
           bar.max = item.images;
           bar.value = item.complete + item.failed;
           bar.textContent = bar.value + " of " + item.images;
-          row.querySelector('[data-field="steps"]').textContent =
-            Object.entries(item.steps).map(([step, counts]) => step + " " + (counts.ok || 0)).join(", ") || "–";
+          row.querySelector('[data-field="steps"]').textContent = item.steps
+            ? Object.entries(item.steps).map(([step, counts]) => step + " " + (counts.ok || 0)).join(", ") || "none run yet"
+            : "finished: every image complete or failed";
           const time = row.querySelector('[data-field="last_update"]');
           if (item.last_update) time.textContent = item.last_update.slice(0, 19).replace("T", " ") + " UTC";
           busy = busy || item.processing > 0;
