@@ -193,6 +193,8 @@ class DeskSettings(BaseModel):
 
     user: str | None = None
     roles: frozenset[Role] = frozenset()
+    # In Azure: a route for people answers only requests App Service Authentication signed in.
+    sign_in_required: bool = False
 
 
 class Settings(BaseModel):
@@ -311,10 +313,11 @@ def _local_models(env: Mapping[str, str]) -> LocalVisionSettings:
 def _desk(env: Mapping[str, str]) -> DeskSettings:
     user = env.get(DESK_USER, "").strip()
     roles_text = env.get(DESK_ROLES, "").strip()
+    in_azure = bool(env.get(AZURE_INSTANCE, "").strip())
     if not user and not roles_text:
-        return DeskSettings()
+        return DeskSettings(sign_in_required=in_azure)
     choices = ", ".join(role.value for role in Role)
-    if env.get(AZURE_INSTANCE, "").strip():
+    if in_azure:
         raise ConfigurationError(
             f"{DESK_USER} and {DESK_ROLES} must be empty in Azure: people sign in through App Service "
             "Authentication and their app roles come from it (a local identity would be given to anyone)"

@@ -33,6 +33,7 @@ MAX_BODY_BYTES = 64 * 1024
 JSON = "application/json"
 # Routes for signed-in people: no function key (a browser has none); App Service Authentication guards them.
 SIGNED_IN = func.AuthLevel.ANONYMOUS
+PEOPLE_ROUTES = frozenset({"list_reviews", "post_review", "list_persons", "get_person", "change_person"})
 
 
 def json_response(status: int, body: dict[str, Any]) -> func.HttpResponse:
@@ -83,10 +84,13 @@ class _TooLarge(BadRequest):
 def _signed_in(
     req: func.HttpRequest, runtime: Callable[[], Runtime], permission: Permission, name: str
 ) -> Caller | None:
-    """The request's signed-in caller, held to ``permission`` (Forbidden otherwise); None for a machine client."""
+    """The request's signed-in caller, held to ``permission`` (Forbidden otherwise); None for a machine client
+    with a function key, or locally. A route for people (``SIGNED_IN``) in Azure needs a signed-in caller."""
     who = principal(req.headers)
     if who is not None:
         require(runtime().database, who, permission, name)
+    elif name in PEOPLE_ROUTES and runtime().settings.desk.sign_in_required:
+        raise NotSignedIn(f"{name} answers signed-in users only (App Service Authentication)")
     return who
 
 

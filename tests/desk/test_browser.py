@@ -225,6 +225,7 @@ def test_a_viewer_sees_no_button_to_decide_and_cannot_post(browser, desk_data, p
         open_page(browser, f"{viewer_base}/review")
         assert browser.find_elements(By.CSS_SELECTOR, "button[data-decision]") == []
         assert "deciding needs the reviewer role" in browser.find_element(By.TAG_NAME, "main").text
+        screenshot(browser, "review-viewer")
         browser.find_element(By.TAG_NAME, "body").send_keys("y")  # the key does nothing either
         status = browser.execute_script(
             "const token = document.querySelector('meta[name=desk-token]').content;"
@@ -240,7 +241,6 @@ def test_a_viewer_sees_no_button_to_decide_and_cannot_post(browser, desk_data, p
         ]
         open_page(browser, f"{viewer_base}/images/{desk_data.image_id('two_people.jpg')}")
         assert browser.find_elements(By.CSS_SELECTOR, "button[data-action]") == []
-        screenshot(browser, "review-viewer")
     assert (
         desk_data.rows("SELECT COUNT(*) FROM v_audit WHERE actor = 'vera viewer' AND action = 'denied'")[0][0]
         == 1
@@ -261,10 +261,11 @@ def test_pages_fit_a_tablet_without_sideways_scrolling(browser, base, path):
 def test_empty_states_and_errors_are_said_in_words(browser, base):
     open_page(browser, f"{base}/images/00000000-0000-4000-8000-000000000000")
     assert "Not found" in browser.find_element(By.TAG_NAME, "h1").text
+    screenshot(browser, "not-found")
     open_page(browser, f"{base}/batches/no-such-batch")
     assert "batch no-such-batch not found" in browser.find_element(By.TAG_NAME, "main").text
     open_page(browser, f"{base}/images/not-an-id")
     assert "image_id must be a UUID" in browser.find_element(By.TAG_NAME, "main").text
     open_page(browser, f"{base}/search?q=nothing-has-this")
     assert "No image with this tag." in browser.find_element(By.TAG_NAME, "main").text
-    screenshot(browser, "not-found")
+    screenshot(browser, "search-empty")

@@ -7,11 +7,13 @@ configured local identity. The allowed actions are sent with ids that do not exi
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
 
 from pipeline.access import Role
+from pipeline.settings import DeskSettings, Settings
 from tests.desk.client import DeskClient, principal_headers
 from tests.desk.desk_data import BATCH, DeskData, served
 
@@ -137,3 +139,23 @@ def test_a_post_from_anywhere_but_a_desk_page_is_refused(base, desk_data, change
     # The same request as the page sends it passes the guard (and is refused for its unknown step).
     client.token = token
     assert client.post("/desk/admin/replay", {"step": "no-such-step"}).status == 400
+
+
+def test_in_azure_the_people_api_answers_signed_in_users_only(desk_data):
+    env = {"SQL_CONNECTION_STRING": desk_data.runtime.settings.sql_connection_string,
+           "AzureWebJobsStorage": "UseDevelopmentStorage=true", "WEBSITE_INSTANCE_ID": "0a1b"}  # fmt: skip
+    assert Settings.from_environment(env).desk == DeskSettings(sign_in_required=True)
+    assert Settings.from_environment({**env, "WEBSITE_INSTANCE_ID": ""}).desk == DeskSettings()
+    runtime = desk_data.as_user(None)
+    in_azure = dataclasses.replace(
+        runtime, settings=runtime.settings.model_copy(update={"desk": DeskSettings(sign_in_required=True)})
+    )
+    with served(in_azure) as url:
+        anonymous = DeskClient(url)
+        for path in ("/api/reviews", "/api/persons", f"/api/persons/{UNKNOWN}"):
+            assert anonymous.get(path).status == 401, path
+        assert anonymous.request("POST", "/api/reviews", {"reviewer": "x"}).status == 401
+        assert (
+            anonymous.get("/api/images").status == 200
+        )  # a machine route: its function key is the host's check
+        assert DeskClient(url, principal_headers("vera", "viewer")).get("/api/reviews").status == 200
