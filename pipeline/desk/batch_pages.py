@@ -16,7 +16,7 @@ from pipeline.api.values import Body
 from pipeline.db import Database
 from pipeline.desk import queries
 from pipeline.desk.html import Markup, el, fragment, url
-from pipeline.desk.layout import Page, badge, count, empty, file_name, pager, thumbnail_url, when
+from pipeline.desk.layout import Page, admin_action, badge, count, empty, file_name, pager, thumbnail, when
 from pipeline.desk.results import checked
 from pipeline.records import INGEST_STEP, JobStatus
 
@@ -54,18 +54,7 @@ def progress(database: Database, params: dict[str, Any]) -> Body:
 def home_page(database: Database, caller: Caller, params: dict[str, Any]) -> Page:
     listed = progress(database, params)
     admin = caller.may(Permission.ADMINISTER)
-    actions = None
-    if admin:
-        actions = el(
-            "p",
-            {"class": "actions"},
-            el(
-                "button",
-                {"type": "button", "class": "admin", "data-action": "replay"},
-                "Replay poison messages",
-            ),
-            el("span", {"class": "outcome", "role": "status"}),
-        )
+    actions = admin_action("Replay poison messages", "replay") if admin else None
     if not listed["items"]:
         body = fragment(
             el("h1", None, "Batches"),
@@ -184,16 +173,7 @@ def batch_page(database: Database, caller: Caller, batch_id: str | None, params:
     )
     actions = None
     if caller.may(Permission.ADMINISTER):
-        actions = el(
-            "p",
-            {"class": "actions"},
-            el(
-                "button",
-                {"type": "button", "class": "admin", "data-action": "reprocess", "data-batch": batch},
-                "Reprocess this batch (missing steps)",
-            ),
-            el("span", {"class": "outcome", "role": "status"}),
-        )
+        actions = admin_action("Reprocess this batch (missing steps)", "reprocess", batch=batch)
     items = listed["items"]
     grid = (
         el("ul", {"class": "grid", "id": "images"}, *(_card(item, batch) for item in items))
@@ -233,17 +213,7 @@ def _card(item: dict[str, Any], batch: str) -> Markup:
     picture = (
         el("div", {"class": "no-photo"}, "no picture")
         if item["status"] == JobStatus.FAILED and item["failed_step"] in _NO_PICTURE_STEPS
-        else el(
-            "img",
-            {
-                "class": "thumb",
-                "src": thumbnail_url(item["image_id"]),
-                "alt": "",
-                "loading": "lazy",
-                "width": "240",
-                "height": "180",
-            },
-        )
+        else thumbnail(item["image_id"])
     )
     faces = item["face_count"]
     details = [

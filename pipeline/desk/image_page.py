@@ -14,7 +14,17 @@ from pipeline.api.values import Body
 from pipeline.db import Database
 from pipeline.desk import queries
 from pipeline.desk.html import Markup, el, fragment, url
-from pipeline.desk.layout import Page, badge, crop_url, empty, file_name, percent, photo_with_faces, when
+from pipeline.desk.layout import (
+    Page,
+    admin_action,
+    badge,
+    crop_url,
+    empty,
+    file_name,
+    percent,
+    photo_with_faces,
+    when,
+)
 from pipeline.desk.results import checked
 
 
@@ -38,22 +48,7 @@ def image_page(database: Database, caller: Caller, image_id: str | None, params:
     )
     actions = None
     if caller.may(Permission.ADMINISTER):
-        actions = el(
-            "p",
-            {"class": "actions"},
-            el(
-                "button",
-                {
-                    "type": "button",
-                    "class": "admin danger",
-                    "data-action": "forget",
-                    "data-image": image["image_id"],
-                    "data-name": name,
-                },
-                "Forget this image",
-            ),
-            el("span", {"class": "outcome", "role": "status"}),
-        )
+        actions = admin_action("Forget this image", "forget", danger=True, image=image["image_id"], name=name)
     body = fragment(
         el("h1", None, el("span", {"class": "name"}, name)),
         el(

@@ -178,6 +178,19 @@ def crop_url(face_id: str) -> str:
     return url("desk", "media", "faces", face_id)
 
 
+def thumbnail(image_id: str) -> Markup:
+    return el("img", {"class": "thumb", "src": thumbnail_url(image_id), "alt": "", "loading": "lazy",
+                      "width": "240", "height": "180"})  # fmt: skip
+
+
+def admin_action(label: str, action: str, danger: bool = False, **data: str) -> Markup:
+    """An administrator's button (desk.js posts it) and the place its outcome is said."""
+    attributes = {"type": "button", "class": "admin danger" if danger else "admin", "data-action": action}
+    attributes.update({f"data-{key}": value for key, value in data.items()})
+    return el("p", {"class": "actions"}, el("button", attributes, label),
+              el("span", {"class": "outcome", "role": "status"}))  # fmt: skip
+
+
 def photo_with_faces(
     image_id: str,
     width: int | None,

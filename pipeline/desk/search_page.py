@@ -14,7 +14,7 @@ from pipeline.api import persons as api_persons
 from pipeline.api.params import Offset, Params, ShortText, one_of, parse
 from pipeline.db import Database
 from pipeline.desk.html import Markup, el, fragment, url
-from pipeline.desk.layout import Page, badge, count, empty, pager, thumbnail_url
+from pipeline.desk.layout import Page, badge, count, empty, pager, thumbnail
 from pipeline.desk.person_pages import person_cards
 from pipeline.desk.results import checked
 
@@ -94,17 +94,7 @@ def _image_card(item: dict[str, Any]) -> Markup:
         el(
             "a",
             {"href": url("images", item["image_id"])},
-            el(
-                "img",
-                {
-                    "class": "thumb",
-                    "src": thumbnail_url(item["image_id"]),
-                    "alt": "",
-                    "loading": "lazy",
-                    "width": "240",
-                    "height": "180",
-                },
-            ),
+            thumbnail(item["image_id"]),
             el("span", {"class": "file"}, item["blob_name"]),
         ),
         el("p", {"class": "meta"}, badge(item["status"]), " ", count(item["face_count"], "face")),
