@@ -12,11 +12,12 @@ HOSTS ?=
 SQL ?=
 export SQL
 
-.PHONY: help deps system-deps face-photos run test test-faults bench lint query db-upgrade schema clean
+.PHONY: help deps system-deps face-photos run desk test test-faults bench lint query db-upgrade schema clean
 
 help:
 	@echo "make run [IMAGES=dir] [HOSTS=n]   run the pipeline locally on a folder (default: the sample set),"
 	@echo "                        on n local hosts sharing the work (default 1)"
+	@echo "make desk               the review desk on the local data at http://127.0.0.1:PORT/ until Ctrl-C"
 	@echo "make test               the whole test suite (starts its own Azurite); the fault suite in reduced form"
 	@echo "make test-faults        the fault suite at full size (50 images, 12 host kills...), printing its figures"
 	@echo "make bench [QUICK=1]    the benchmarks under bench/, printing figures (BENCHMARKS.md)"
@@ -27,12 +28,12 @@ help:
 	@echo "make schema             regenerate schemas/ from the message contract"
 
 # From the distribution (Debian/Ubuntu): unixODBC and the SQLite ODBC driver; libGL and GLib, which
-# OpenCV (used by RapidOCR) loads.
-SYSTEM_PACKAGES := unixodbc libsqliteodbc libgl1 libglib2.0-0
+# OpenCV (used by RapidOCR) loads; Chromium and its driver, in which tests/desk drive the review desk.
+SYSTEM_PACKAGES := unixodbc libsqliteodbc libgl1 libglib2.0-0 chromium chromium-driver
 system-deps:
 	@libs=$$(PATH="$$PATH:/sbin:/usr/sbin" ldconfig -p); \
 	if ! odbcinst -q -d -n SQLite3 >/dev/null 2>&1 || ! grep -q 'libGL.so.1 ' <<<"$$libs" \
-	    || ! grep -q 'libglib-2.0.so.0 ' <<<"$$libs"; then \
+	    || ! grep -q 'libglib-2.0.so.0 ' <<<"$$libs" || [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
 	  echo "installing $(SYSTEM_PACKAGES) (apt-get)" >&2; \
 	  $(SUDO) apt-get update -qq >&2 && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(SYSTEM_PACKAGES) >&2; \
@@ -81,6 +82,9 @@ face-photos: deps
 run: deps
 	$(PY) -m devhost.quickstart $(if $(IMAGES),--images "$(IMAGES)") $(if $(HOSTS),--hosts "$(HOSTS)")
 
+desk: deps
+	$(PY) -m devhost.desk
+
 test: deps face-photos
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -90,7 +94,7 @@ test-faults: deps
 	IMAGINEM_FAULTS=full $(PY) -m pytest -s tests/faults tests/test_hostile_inputs.py
 
 # In this order. QUICK=1 passes --quick to each.
-BENCHES := api_calls grid_batching rate_limit helper_overhead local_throughput sql_persist face_models face_threshold
+BENCHES := api_calls grid_batching rate_limit helper_overhead local_throughput sql_persist face_models face_threshold desk
 bench: deps face-photos
 	@for name in $(BENCHES); do \
 	  echo "== python -m bench.$$name $(if $(QUICK),--quick)"; \

@@ -10,6 +10,7 @@ import os
 import azure.functions as func
 
 from pipeline.api.routes import operator_api, people_api, query_api
+from pipeline.desk.routes import desk
 from pipeline.functions import pipeline_functions
 from pipeline.runtime import LazyRuntime
 from pipeline.settings import Settings
@@ -23,3 +24,4 @@ app.register_functions(pipeline_functions(runtime, REGISTERED_STEPS, match_step=
 app.register_functions(query_api(runtime))
 app.register_functions(operator_api(runtime))
 app.register_functions(people_api(runtime))
+app.register_functions(desk(runtime))

@@ -17,7 +17,10 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from devhost.azurite import REPO_ROOT, Azurite, generate_account_key
 from devhost.samples import build_sample_set
@@ -44,7 +47,7 @@ SETTINGS_FILE = REPO_ROOT / "local.settings.json"
 HOST_READY = "Local Functions host ready"
 
 
-def _ensure_settings_file() -> None:
+def ensure_settings_file() -> None:
     if not SETTINGS_FILE.exists():
         shutil.copyfile(REPO_ROOT / "local.settings.json.example", SETTINGS_FILE)
         print(f"created {SETTINGS_FILE.name} from local.settings.json.example", file=sys.stderr)
@@ -94,10 +97,10 @@ def _wait_until_ready(host: subprocess.Popen, log_path: Path) -> None:
         if host.poll() is not None:
             break
         time.sleep(0.2)
-    raise RuntimeError(f"the local host did not start; its log:\n{_tail(log_path)}")
+    raise RuntimeError(f"the local host did not start; its log:\n{tail(log_path)}")
 
 
-def _start_azure_server_if_needed():
+def start_azure_server_if_needed():
     """Without an Azure endpoint, azure mode runs against the local server that speaks the Azure APIs."""
     choice = VisionChoice.parse(os.environ.get(VISION_PROVIDER, ""), STEPS_BY_NAME)
     if not choice.uses(Provider.AZURE) or os.environ.get(VISION_ENDPOINT):
@@ -131,6 +134,32 @@ def _print_request_counts(server, images: int) -> None:
             print(f"  {operation:40} {number}")
 
 
+@contextmanager
+def local_services() -> Iterator[tuple[Settings, Database, Any]]:
+    """What the local hosts need, started and stopped again on exit: the settings (local.settings.json, then
+    the environment) checked, the local Azure vision server when azure is chosen without an endpoint,
+    Azurite with its data in ``.azurite/``, and the database migrated. Yields the settings, the database and
+    the vision server (or None)."""
+    ensure_settings_file()
+    export_settings(load_local_settings(SETTINGS_FILE))
+    vision_server = azurite = None
+    try:
+        vision_server = start_azure_server_if_needed()
+        # Every setting checked before anything else starts; storage is Azurite's, set once it runs.
+        settings = Settings.from_environment(registry=STEPS_BY_NAME)
+        azurite = Azurite(REPO_ROOT / ".azurite").start()
+        os.environ[STORAGE_CONNECTION] = azurite.connection_string
+        settings = settings.model_copy(update={"storage": {STORAGE_CONNECTION: azurite.connection_string}})
+        database = Database(settings.sql_connection_string)
+        database.upgrade()
+        yield settings, database, vision_server
+    finally:
+        if vision_server is not None:
+            vision_server.stop()
+        if azurite is not None:
+            azurite.stop()
+
+
 def _invocations_per_host(logs: list[Path]) -> str:
     """How many function invocations each host's log records: the work the competing consumers shared."""
     counts = [
@@ -139,7 +168,7 @@ def _invocations_per_host(logs: list[Path]) -> str:
     return ", ".join(map(str, counts))
 
 
-def _tail(path: Path, lines: int = 40) -> str:
+def tail(path: Path, lines: int = 40) -> str:
     return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
 
@@ -212,57 +241,55 @@ def _run(args: argparse.Namespace) -> int:
         print(f"make run: no files to upload under {images}", file=sys.stderr)
         return 2
 
-    _ensure_settings_file()
-    export_settings(load_local_settings(SETTINGS_FILE))
     hosts: list[subprocess.Popen] = []
-    vision_server = azurite = None
-    try:
-        vision_server = _start_azure_server_if_needed()
-        # Every setting checked before anything else starts; storage is Azurite's, set once it runs.
-        settings = Settings.from_environment(registry=STEPS_BY_NAME)
-        azurite = Azurite(REPO_ROOT / ".azurite").start()
-        os.environ[STORAGE_CONNECTION] = azurite.connection_string
-        settings = settings.model_copy(update={"storage": {STORAGE_CONNECTION: azurite.connection_string}})
-        database = Database(settings.sql_connection_string)
-        database.upgrade()
-        logs = host_logs(args.hosts)
-        hosts = start_hosts(logs)
-        running = "local host running" if len(hosts) == 1 else f"{len(hosts)} hosts running as one app"
-        print(
-            f"{running} (log: {', '.join(map(str, logs))}); pipeline {','.join(settings.pipeline_steps)}",
-            file=sys.stderr,
-        )
-        batch = time.strftime("run-%Y%m%d-%H%M%S")
-        refs = upload(Storage.from_settings(settings.storage), images, batch)
-        timeout = args.timeout or 120.0 + 15.0 * len(refs)
-        finished = wait_for(
-            database,
-            refs,
-            timeout,
-            alive=lambda: all(host.poll() is None for host in hosts),
-            step_order=list(STEPS_BY_NAME),
-        )
-        print(f"\nbatch {batch}: {len(refs)} image(s)")
-        summary(database, refs)
-        if len(hosts) > 1:
-            print(f"\n{len(hosts)} hosts; function invocations per host: {_invocations_per_host(logs)}")
-        if vision_server is not None:
-            _print_request_counts(vision_server, len(refs))
-        if not finished:
-            stopped = [log for host, log in zip(hosts, logs, strict=True) if host.poll() is not None]
-            reason = "a local host stopped" if stopped else f"not finished after {timeout:.0f} s"
-            tails = "\n".join(f"{log}:\n{_tail(log, 40 // len(logs))}" for log in stopped or logs)
-            print(f"\nmake run: pipeline broken: {reason}; host log tail:\n{tails}", file=sys.stderr)
-            return 1
-        hint = f"SELECT * FROM v_images WHERE batch_id = '{batch}'"  # noqa: S608 - printed for the user, not run
-        print(f'\nquery the results: make query SQL="{hint}"')
-        return 0
-    finally:
-        stop_hosts(hosts)
-        if vision_server is not None:
-            vision_server.stop()
-        if azurite is not None:
-            azurite.stop()
+    with local_services() as (settings, database, vision_server):
+        try:
+            return _run_batch(args, images, settings, database, vision_server, hosts)
+        finally:
+            stop_hosts(hosts)
+
+
+def _run_batch(
+    args: argparse.Namespace,
+    images: Path,
+    settings: Settings,
+    database: Database,
+    vision_server: Any,
+    hosts: list[subprocess.Popen],
+) -> int:
+    """Start the hosts (into ``hosts``, which the caller stops), upload the folder, wait and summarise."""
+    logs = host_logs(args.hosts)
+    hosts.extend(start_hosts(logs))
+    running = "local host running" if len(hosts) == 1 else f"{len(hosts)} hosts running as one app"
+    print(
+        f"{running} (log: {', '.join(map(str, logs))}); pipeline {','.join(settings.pipeline_steps)}",
+        file=sys.stderr,
+    )
+    batch = time.strftime("run-%Y%m%d-%H%M%S")
+    refs = upload(Storage.from_settings(settings.storage), images, batch)
+    timeout = args.timeout or 120.0 + 15.0 * len(refs)
+    finished = wait_for(
+        database,
+        refs,
+        timeout,
+        alive=lambda: all(host.poll() is None for host in hosts),
+        step_order=list(STEPS_BY_NAME),
+    )
+    print(f"\nbatch {batch}: {len(refs)} image(s)")
+    summary(database, refs)
+    if len(hosts) > 1:
+        print(f"\n{len(hosts)} hosts; function invocations per host: {_invocations_per_host(logs)}")
+    if vision_server is not None:
+        _print_request_counts(vision_server, len(refs))
+    if not finished:
+        stopped = [log for host, log in zip(hosts, logs, strict=True) if host.poll() is not None]
+        reason = "a local host stopped" if stopped else f"not finished after {timeout:.0f} s"
+        tails = "\n".join(f"{log}:\n{tail(log, 40 // len(logs))}" for log in stopped or logs)
+        print(f"\nmake run: pipeline broken: {reason}; host log tail:\n{tails}", file=sys.stderr)
+        return 1
+    hint = f"SELECT * FROM v_images WHERE batch_id = '{batch}'"  # noqa: S608 - printed for the user, not run
+    print(f'\nquery the results: make query SQL="{hint}"')
+    return 0
 
 
 if __name__ == "__main__":

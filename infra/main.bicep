@@ -131,6 +131,7 @@ var pipelineContainers = [
   'working'
   'faces'
   'claims'
+  'thumbnails'
 ]
 var deploymentContainer = 'app-package'
 

@@ -8,11 +8,27 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from pipeline.contract import CLAIMS_CONTAINER, FACES_CONTAINER, WORKING_CONTAINER, BlobRef, JobMessage
+from pipeline.contract import (
+    CLAIMS_CONTAINER,
+    FACES_CONTAINER,
+    THUMBNAILS_CONTAINER,
+    WORKING_CONTAINER,
+    BlobRef,
+    JobMessage,
+)
+
+
+def working_copy_of(image_id: object, job_id: object) -> BlobRef:
+    return BlobRef(container=WORKING_CONTAINER, name=f"{image_id}/{job_id}.jpg")
 
 
 def working_copy_ref(message: JobMessage) -> BlobRef:
-    return BlobRef(container=WORKING_CONTAINER, name=f"{message.image_id}/{message.job_id}.jpg")
+    return working_copy_of(message.image_id, message.job_id)
+
+
+def thumbnail_of(image_id: object, job_id: object) -> BlobRef:
+    """The desk's thumbnail of a job's working copy (a new upload of the blob gets a new one)."""
+    return BlobRef(container=THUMBNAILS_CONTAINER, name=f"{image_id}/{job_id}.jpg")
 
 
 def face_crop_ref(message: JobMessage, face_index: int) -> BlobRef:

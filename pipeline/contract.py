@@ -25,7 +25,9 @@ IMAGES_CONTAINER = "images"
 WORKING_CONTAINER = "working"
 FACES_CONTAINER = "faces"
 CLAIMS_CONTAINER = "claims"
-PipelineContainer = Literal["images", "working", "faces", "claims"]
+# The desk's thumbnails of working copies (made once, on first view), erased with the image like the rest.
+THUMBNAILS_CONTAINER = "thumbnails"
+PipelineContainer = Literal["images", "working", "faces", "claims", "thumbnails"]
 
 StepName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,39}$", description="Lower-case step name")]
 

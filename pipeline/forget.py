@@ -1,8 +1,8 @@
 """Erase an image, or a whole batch, everywhere the pipeline put something of it.
 
-The original upload, the working copies, the face crops and claim checks (all named under the image id),
-the faces in the match index (open-model embeddings; Azure LargeFaceList persisted faces), every SQL
-row: the image, its step runs, results, tags, objects, text lines, faces, matches in both directions and
+The original upload, the working copies, the face crops, claim checks and the desk's thumbnails (all
+named under the image id), the faces in the match index (open-model embeddings; Azure LargeFaceList
+persisted faces), every SQL row: the image, its step runs, results, tags, objects, text lines, faces, matches in both directions and
 set-aside messages of its jobs; and what the Functions host keeps that names it (names are often people's
 names): the messages about it in the poison queues (``webjobs-blobtrigger-poison``, ``step-<name>-poison``)
 and the blob receipts of the container-polling trigger. A step still in flight for the image finds its blobs
@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.audit import UNNAMED_ACTOR
-from pipeline.contract import CLAIMS_CONTAINER, FACES_CONTAINER, IMAGES_CONTAINER, WORKING_CONTAINER, BlobRef
+from pipeline.contract import (
+    CLAIMS_CONTAINER,
+    FACES_CONTAINER,
+    IMAGES_CONTAINER,
+    THUMBNAILS_CONTAINER,
+    WORKING_CONTAINER,
+    BlobRef,
+)
 from pipeline.routing import INGEST_POISON_QUEUE, poison_queue_name, queue_name
 from pipeline.runtime import Runtime, job_log
 
@@ -84,7 +91,7 @@ def _forget_indexed_faces(runtime: Runtime, image_id: str) -> int:
 def _delete_blobs(runtime: Runtime, image_id: str, blob_name: str) -> int:
     storage = runtime.storage
     refs = [BlobRef(container=IMAGES_CONTAINER, name=blob_name)]
-    for container in (WORKING_CONTAINER, FACES_CONTAINER, CLAIMS_CONTAINER):
+    for container in (WORKING_CONTAINER, FACES_CONTAINER, CLAIMS_CONTAINER, THUMBNAILS_CONTAINER):
         refs += [
             BlobRef(container=container, name=name) for name in storage.list_names(container, f"{image_id}/")
         ]

@@ -19,6 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from pipeline.access import Role, parse_roles
+from pipeline.audit import MAX_ACTOR
 from pipeline.errors import ConfigurationError
 from pipeline.routing import validate_pipeline
 from pipeline.step import Step
@@ -38,6 +40,10 @@ FACE_RATE_LIMIT = "FACE_RATE_LIMIT"
 FACE_DETECT_GRID = "FACE_DETECT_GRID"
 ORIGINAL_RETENTION = "ORIGINAL_RETENTION"
 LOCAL_FACE_MODEL = "LOCAL_FACE_MODEL"
+DESK_USER = "DESK_USER"
+DESK_ROLES = "DESK_ROLES"
+# Set by App Service on every Azure instance: there, people sign in through App Service Authentication.
+AZURE_INSTANCE = "WEBSITE_INSTANCE_ID"
 
 DEFAULT_PIPELINE_STEPS = "normalize,analyze,ocr,faces,facematch,persist"
 DEFAULT_FACE_LIST_ID = "imaginem-faces"
@@ -67,6 +73,8 @@ APP_SETTINGS: tuple[str, ...] = (
     FACE_DETECT_GRID,
     ORIGINAL_RETENTION,
     LOCAL_FACE_MODEL,
+    DESK_USER,
+    DESK_ROLES,
 )
 
 
@@ -178,6 +186,17 @@ class LocalVisionSettings(BaseModel):
     face_model: str = LOCAL_FACE_MODELS[0]
 
 
+class DeskSettings(BaseModel):
+    """The desk's local identity: who decisions are recorded as, and their roles, when no one signs in."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    user: str | None = None
+    roles: frozenset[Role] = frozenset()
+    # In Azure: a route for people answers only requests App Service Authentication signed in.
+    sign_in_required: bool = False
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
@@ -188,6 +207,7 @@ class Settings(BaseModel):
     azure: AzureVisionSettings | None = None  # set whenever VISION_PROVIDER selects azure for any step
     local: LocalVisionSettings = LocalVisionSettings()
     original_retention: Retention = Retention.KEEP
+    desk: DeskSettings = DeskSettings()
 
     @field_validator("pipeline_steps", mode="before")
     @classmethod
@@ -227,6 +247,7 @@ class Settings(BaseModel):
             azure=azure,
             original_retention=checked(lambda: _retention(env), Retention.KEEP),
             local=checked(lambda: _local_models(env), LocalVisionSettings()),
+            desk=checked(lambda: _desk(env), DeskSettings()),
         )
         if problems:
             raise ConfigurationError("\n".join(problems))
@@ -287,6 +308,37 @@ def _local_models(env: Mapping[str, str]) -> LocalVisionSettings:
             f"{LOCAL_FACE_MODEL}: unknown face model {face_model!r}; use {' or '.join(map(repr, LOCAL_FACE_MODELS))}"
         )
     return LocalVisionSettings(face_model=face_model)
+
+
+def _desk(env: Mapping[str, str]) -> DeskSettings:
+    user = env.get(DESK_USER, "").strip()
+    roles_text = env.get(DESK_ROLES, "").strip()
+    in_azure = bool(env.get(AZURE_INSTANCE, "").strip())
+    if not user and not roles_text:
+        return DeskSettings(sign_in_required=in_azure)
+    choices = ", ".join(role.value for role in Role)
+    if in_azure:
+        raise ConfigurationError(
+            f"{DESK_USER} and {DESK_ROLES} must be empty in Azure: people sign in through App Service "
+            "Authentication and their app roles come from it (a local identity would be given to anyone)"
+        )
+    try:
+        roles = parse_roles(roles_text.split(","))
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"{DESK_ROLES}: unknown role {str(exc)!r}; use one or more of {choices}, comma-separated"
+        ) from None
+    if not user or not roles:
+        missing = DESK_USER if not user else DESK_ROLES
+        raise ConfigurationError(
+            f"{missing} is not set, but the desk's local identity needs both {DESK_USER} (the name decisions "
+            f"are recorded under) and {DESK_ROLES} (one or more of {choices}, comma-separated)"
+        )
+    if len(user) > MAX_ACTOR or any(ord(char) < 32 or ord(char) == 127 for char in user):
+        raise ConfigurationError(
+            f"{DESK_USER} must be at most {MAX_ACTOR} characters, without control characters"
+        )
+    return DeskSettings(user=user, roles=roles)
 
 
 def _endpoint(env: Mapping[str, str], name: str) -> str:

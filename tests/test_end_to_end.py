@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -55,8 +56,8 @@ def test_uploaded_samples_reach_sql_through_the_local_host(runtime, host_env, sa
 
 
 @pytest.mark.timeout(120)
-def test_health_endpoint_reports_the_pipeline(host_env, tmp_path):
-    host_env["PIPELINE_STEPS"] = "normalize,persist"
+def test_health_endpoint_reports_the_pipeline_and_the_desk_answers_at_the_root(host_env, tmp_path):
+    host_env.update(PIPELINE_STEPS="normalize,persist", DESK_USER="amina", DESK_ROLES="viewer")
     log = tmp_path / "host.log"
     host = start_host(host_env, log)
     try:
@@ -69,6 +70,15 @@ def test_health_endpoint_reports_the_pipeline(host_env, tmp_path):
             body = json.loads(response.read())
         assert body["pipeline"] == ["normalize", "persist"]
         assert body["queues"]["faces"] == "step-faces"
+        assert f"http://127.0.0.1:{port}/\n" in log.read_text()  # routePrefix is empty
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            page = response.read().decode()
+            assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+        assert "<h1>Batches</h1>" in page and "amina" in page
+        for reserved in ("runtime/webhooks/eventgrid", "api"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/{reserved}", timeout=10)
+            assert refused.value.code == 404
     finally:
         host.terminate()
         host.wait(timeout=30)

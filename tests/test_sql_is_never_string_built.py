@@ -38,7 +38,7 @@ class Finding:
 ALLOWED: dict[tuple[str, str, str], str] = {
     (
         "devhost/quickstart.py",
-        "_run",
+        "_run_batch",
         "f\"SELECT * FROM v_images WHERE batch_id = '{batch}'\"",
     ): "printed as a hint for the user to copy, never executed; batch is the generated run-YYYYMMDD-HHMMSS name",
     (
@@ -61,6 +61,11 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "pipeline/api/persons.py",
         "person_list_statement",
         "PERSON_LIST_SQL + database.dialect.page_clause",
+    ): "one constant statement plus the dialect's constant paging clause; every value is a bound parameter",
+    (
+        "pipeline/desk/queries.py",
+        "batch_list",
+        "BATCH_LIST_SQL + database.dialect.page_clause",
     ): "one constant statement plus the dialect's constant paging clause; every value is a bound parameter",
     (
         "pipeline/api/reviews.py",

@@ -149,6 +149,15 @@ var pipelineAppSettings = [
     name: 'LOCAL_FACE_MODEL'
     value: 'yunet-sface'
   }
+  {
+    // The desk's local identity: always empty in Azure, where people sign in with App Service Authentication.
+    name: 'DESK_USER'
+    value: ''
+  }
+  {
+    name: 'DESK_ROLES'
+    value: ''
+  }
 ]
 
 // visionAuth=key only: the account keys, as Key Vault references that the platform resolves with the app's

@@ -70,11 +70,13 @@ IMAGE_FACES_SQL = (
     "SELECT face_id, face_index, rect_left, rect_top, rect_width, rect_height, detection_score, crop_blob "
     "FROM faces WHERE image_id = ? ORDER BY face_index"
 )
-# Pairs touching the image's faces in either direction, both faces stored (as in v_face_matches).
+# Pairs touching the image's faces in either direction, both faces stored (as in v_face_matches). Two
+# indexed halves: an OR across the two joins made SQLite read every match (70 ms at 25,666 matches).
 IMAGE_FACE_PAIRS_SQL = (
-    "SELECT m.face_id, m.matched_face_id FROM face_matches AS m "
-    "JOIN faces AS a ON a.face_id = m.face_id JOIN faces AS b ON b.face_id = m.matched_face_id "
-    "WHERE a.image_id = ? OR b.image_id = ?"
+    "SELECT m.face_id, m.matched_face_id FROM faces AS a JOIN face_matches AS m ON m.face_id = a.face_id "
+    "JOIN faces AS b ON b.face_id = m.matched_face_id WHERE a.image_id = ? "
+    "UNION ALL SELECT m.face_id, m.matched_face_id FROM faces AS b JOIN face_matches AS m ON m.matched_face_id = b.face_id "
+    "JOIN faces AS a ON a.face_id = m.face_id WHERE b.image_id = ?"
 )
 IMAGE_STEP_RUNS_SQL = (
     "SELECT job_id, step, attempt, status, started_at, finished_at, error FROM step_runs "
