@@ -110,7 +110,9 @@ def test_operator_actions_over_http(runtime, host_env, tmp_path):
 
     host = start_host(host_env, tmp_path / "host.log")
     try:
-        port = re.search(r"http://127\.0\.0\.1:(\d+)/api/", (tmp_path / "host.log").read_text()).group(1)
+        port = re.search(
+            r"HTTP functions at http://127\.0\.0\.1:(\d+)/", (tmp_path / "host.log").read_text()
+        ).group(1)
 
         def post(route: str, body: bytes) -> tuple[int, dict]:
             request = urllib.request.Request(f"http://127.0.0.1:{port}/api/{route}", data=body, method="POST")
