@@ -251,6 +251,7 @@ def to_analysis(result: Any, size: tuple[int, int] | None) -> Analysis:
     return Analysis(
         tags=tags,
         caption=caption,
+        caption_source="model" if caption else None,
         categories=categories,
         objects=objects,
         adult=adult,

@@ -95,6 +95,10 @@ class ImageType(BaseModel):
 class Analysis(BaseModel):
     tags: list[Tag] | None = None
     caption: Caption | None = None
+    caption_source: Literal["model", "composed"] | None = Field(
+        default=None,
+        description="'model': a captioning model wrote it (Azure); 'composed': built from the detections (local)",
+    )
     categories: list[Category] | None = None
     objects: list[DetectedObject] | None = None
     adult: Adult | None = None
