@@ -2,12 +2,13 @@
 
 import pytest
 
+from devhost.scenes import printed_page
 from pipeline.faceindex import MATCH_DISTANCE, LocalFaceIndex, distance_to_confidence
 from pipeline.runtime import Runtime
 from pipeline.settings import Settings
 from steps import STEPS_BY_NAME
 from tests.pipeline_harness import Harness
-from tests.vision.scenes import printed_page, without_final_stop
+from tests.vision.test_local_ocr import without_final_stop
 
 FULL = "normalize,analyze,ocr,faces,facematch,persist"
 

@@ -8,22 +8,18 @@ import sys
 
 import pytest
 
+from devhost.scenes import ACCENTED_LINES, ARABIC_LINES, CYRILLIC_LINES, printed_page, scene
 from pipeline.vision.base import VisionImage
 from pipeline.vision.local import LocalVision
 from pipeline.vision.local.ocr import OnnxOcr, TesseractOcr, ocr_engine, parse_languages
 from pipeline.vision.local.tesseract import installed_languages
-from tests.vision.scenes import printed_page, scene, without_final_stop
 
 pytestmark = pytest.mark.timeout(180)
 
-ACCENTED = [
-    "Né à Genève en 1987, François Müller",
-    "cherche sa sœur Inès García Peña.",
-    "Dernière adresse connue : Besançon, Doubs.",
-    "Português: não, coração, ação. Deutsch: Größe, Straße, für.",
-]
-ARABIC = ["الصليب الأحمر الدولي", "اسمي محمد وأسكن في حلب"]
-CYRILLIC = ["Родился в Киеве в 1987 году.", "Ищет сестру Анну Петрову.", "Україна, Харків, вулиця Сумська."]
+
+def without_final_stop(lines: list[str]) -> list[str]:
+    """The lines without a final full stop, which PP-OCR's recogniser sometimes misses (not what is tested)."""
+    return [line.removesuffix(".") for line in lines]
 
 
 def tesseract_reads(*codes: str) -> bool:
@@ -37,8 +33,8 @@ def latin(local_vision) -> OnnxOcr:
 
 
 def test_a_printed_page_keeps_every_accent_and_the_spaces_between_words(latin):
-    reading = latin.read(printed_page(ACCENTED))
-    assert without_final_stop(reading.text.splitlines()) == without_final_stop(ACCENTED), reading.text
+    reading = latin.read(printed_page(ACCENTED_LINES))
+    assert without_final_stop(reading.text.splitlines()) == without_final_stop(ACCENTED_LINES), reading.text
     for line in reading.lines:
         assert 0.9 <= line.confidence <= 1
 
@@ -64,6 +60,12 @@ def test_photos_without_text_stop_after_detection(latin):
     assert latin.read(scene("coffee")).lines == []
 
 
+def test_the_ocr_step_reuses_the_detection_the_analyze_step_made(latin):
+    page = scene("page")
+    assert latin.text_regions(page) is latin.text_regions(page.copy())  # same pixels: detected once
+    assert latin.text_regions(page) is not latin.text_regions(page.rotate(180))
+
+
 def test_ocr_languages_choose_the_engine():
     assert parse_languages("") == ("latin",) and parse_languages(" ARA, rus+ukr ,ara") == (
         "ara",
@@ -82,7 +84,7 @@ def test_ocr_languages_choose_the_engine():
 )
 def test_a_missing_language_pack_is_named_when_the_engine_loads():
     with pytest.raises(RuntimeError, match="apt-get install tesseract-ocr-xyz"):
-        ocr_engine("ara,xyz").read(printed_page(ARABIC, right_to_left=True))
+        ocr_engine("ara,xyz").read(printed_page(ARABIC_LINES, right_to_left=True))
 
 
 @pytest.mark.skipif(
@@ -90,11 +92,11 @@ def test_a_missing_language_pack_is_named_when_the_engine_loads():
 )
 def test_arabic_and_cyrillic_through_tesseract(local_vision):
     arabic = LocalVision(ocr_languages="ara").read_text(
-        VisionImage(b"", printed_page(ARABIC, right_to_left=True))
+        VisionImage(b"", printed_page(ARABIC_LINES, right_to_left=True))
     )
-    assert arabic.text.splitlines() == ARABIC, arabic.text
-    cyrillic = ocr_engine("rus,ukr", local_vision.text_detector).read(printed_page(CYRILLIC))
-    assert cyrillic.text.splitlines() == CYRILLIC, cyrillic.text
+    assert arabic.text.splitlines() == ARABIC_LINES, arabic.text
+    cyrillic = ocr_engine("rus,ukr", local_vision.text_detector).read(printed_page(CYRILLIC_LINES))
+    assert cyrillic.text.splitlines() == CYRILLIC_LINES, cyrillic.text
     assert all(0.5 <= line.confidence <= 1 for line in cyrillic.lines)
     assert ocr_engine("ara", local_vision.text_detector).read(scene("astronaut")).lines == []
 

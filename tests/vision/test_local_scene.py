@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 
+from devhost.scenes import scene
 from pipeline.vision.base import DetectedObject, Rectangle, VisionImage
 from pipeline.vision.local.build_cache import built_from
 from pipeline.vision.local.caption import compose_caption
@@ -20,7 +21,6 @@ from pipeline.vision.local.torch_weights import (
     read_state_dict,
 )
 from pipeline.vision.local.vocabulary import vocabulary
-from tests.vision.scenes import scene
 
 pytestmark = pytest.mark.timeout(120)
 

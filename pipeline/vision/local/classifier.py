@@ -45,6 +45,21 @@ def class_names() -> list[str]:
     return names
 
 
+def onnx_model(cache_dir: Path) -> bytes:
+    """The classifier as a serialised ONNX model, converted from the shipped weights or read from the cache."""
+    from pipeline.vision.local.efficientnet_onnx import build_lite0
+    from pipeline.vision.local.torch_weights import read_state_dict
+
+    source = weights_path()
+    return built_from(
+        source,
+        "efficientnet-lite0",
+        CONVERTER_VERSION,
+        lambda: build_lite0(read_state_dict(source)),
+        cache_dir,
+    )
+
+
 def preprocess(image: Image.Image) -> np.ndarray:
     """[1, 3, 224, 224] float32: short side to 256, central crop, (x - 127) / 128."""
     rgb = image.convert("RGB")
@@ -73,18 +88,7 @@ class ImageNetClassifier(LocalModel[_Loaded]):
     def load(self) -> _Loaded:
         import onnxruntime
 
-        from pipeline.vision.local.efficientnet_onnx import build_lite0
-        from pipeline.vision.local.torch_weights import read_state_dict
-
-        source = weights_path()
-        model = built_from(
-            source,
-            "efficientnet-lite0",
-            CONVERTER_VERSION,
-            lambda: build_lite0(read_state_dict(source)),
-            self.cache_dir,
-        )
-        session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(onnx_model(self.cache_dir), providers=["CPUExecutionProvider"])
         return _Loaded(session=session, names=class_names())
 
     def probabilities(self, image: Image.Image) -> np.ndarray:

@@ -9,7 +9,9 @@ tags.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +37,8 @@ DETECTION_OPTIONS = {
     "det_db_unclip_ratio": 1.4,
 }
 MIN_LINE_SCORE = 0.5
+# Detections kept for pictures seen last (a few worker threads' worth).
+RECENT_DETECTIONS = 16
 
 
 @contextmanager
@@ -112,10 +116,29 @@ class OnnxOcr(LocalModel[_Loaded]):
                 regions.append(TextRegion(points=points.astype(np.float32), score=float(score)))
         return regions
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._recent: OrderedDict[bytes, list[TextRegion]] = OrderedDict()
+
+    def _regions_of(self, loaded: _Loaded, bgr: np.ndarray) -> list[TextRegion]:
+        # The analyze and ocr steps of one image usually run in the same process, one after the other:
+        # the detection analyze made for its text tags serves the ocr step too.
+        digest = hashlib.blake2b(repr(bgr.shape).encode(), digest_size=16)
+        digest.update(bgr.data)
+        key = digest.digest()
+        if key in self._recent:
+            self._recent.move_to_end(key)
+            return self._recent[key]
+        regions = self._regions(loaded, bgr)
+        self._recent[key] = regions
+        while len(self._recent) > RECENT_DETECTIONS:
+            self._recent.popitem(last=False)
+        return regions
+
     def text_regions(self, image: Image.Image) -> list[TextRegion]:
         bgr = _bgr(image)
         with self.session() as loaded:
-            return self._regions(loaded, bgr)
+            return self._regions_of(loaded, bgr)
 
     def recognise(self, image: Image.Image, regions: list[TextRegion]) -> list[tuple[str, float]]:
         """The text and confidence of each region (in the order given)."""
@@ -133,7 +156,7 @@ class OnnxOcr(LocalModel[_Loaded]):
     def read(self, image: Image.Image) -> TextReading:
         bgr = _bgr(image)
         with self.session() as loaded:
-            regions = self._regions(loaded, bgr)
+            regions = self._regions_of(loaded, bgr)
             if not regions:
                 return reading([])
             boxes = loaded.sorted_boxes(np.array([region.points for region in regions]))

@@ -1,5 +1,7 @@
-"""Real pictures that installed packages ship, for the open-model tests: scikit-image's and matplotlib's
-sample photos and the two photos inside the YOLOv4 weight package (a street with a bus, a man in a tie)."""
+"""Scenes for the open models' tests and benchmarks: real photos that installed packages ship
+(scikit-image's and matplotlib's samples, the two photos inside the YOLOv4 weight package: a street with a
+bus, a man in a tie) and printed pages of accented, Arabic and Cyrillic text rendered with a font
+matplotlib ships."""
 
 from __future__ import annotations
 
@@ -39,6 +41,19 @@ SCENES = {
 
 DEJAVU = _matplotlib("fonts/ttf/DejaVuSans.ttf")
 
+ACCENTED_LINES = [
+    "Né à Genève en 1987, François Müller",
+    "cherche sa sœur Inès García Peña.",
+    "Dernière adresse connue : Besançon, Doubs.",
+    "Português: não, coração, ação. Deutsch: Größe, Straße, für.",
+]
+ARABIC_LINES = ["الصليب الأحمر الدولي", "اسمي محمد وأسكن في حلب"]
+CYRILLIC_LINES = [
+    "Родился в Киеве в 1987 году.",
+    "Ищет сестру Анну Петрову.",
+    "Україна, Харків, вулиця Сумська.",
+]
+
 
 def scene(name: str) -> Image.Image:
     with Image.open(SCENES[name]) as opened:
@@ -58,8 +73,3 @@ def printed_page(lines: list[str], right_to_left: bool = False, size: int = 40) 
         else:
             draw.text((40, y), line, fill="black", font=font)
     return page
-
-
-def without_final_stop(lines: list[str]) -> list[str]:
-    """The lines without a final full stop, which PP-OCR's recogniser sometimes misses (not what is tested)."""
-    return [line.removesuffix(".") for line in lines]
