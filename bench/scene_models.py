@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -107,9 +108,10 @@ def measure(model: str, repeats: int, cache_dir: Path) -> dict:
 
         run(Image.new("RGB", (64, 64), "white"))  # loads every model analyze uses
     elif model.startswith("ocr"):
-        from pipeline.vision.local.ocr import ocr_engine
+        from pipeline.vision.local.ocr import OnnxOcr, ocr_engine
 
-        engine = ocr_engine("ara,rus,ukr" if "Tesseract" in model else "latin")
+        # Without reusing detections: each timed call detects, as an ocr step after no analyze step does.
+        engine = ocr_engine("ara,rus,ukr" if "Tesseract" in model else "latin", OnnxOcr(recent_detections=0))
         with engine.session():
             pass
         if "Tesseract" in model:
@@ -177,6 +179,7 @@ def main() -> None:
     if args.one:
         print(json.dumps(measure(args.one, repeats, args.cache_dir)))
         return
+    print("load average (1, 5, 15 min) at start: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
     with tempfile.TemporaryDirectory() as cache:
         print("classifier conversion (PyTorch state_dict -> ONNX, no torch):")
         converted = conversion(Path(cache))
@@ -203,6 +206,7 @@ def main() -> None:
                 print(_row("photos without text", result["no_text"]))
                 for name, timing in result["pages"].items():
                     print(_row(name, timing))
+    print("load average (1, 5, 15 min) at end: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
 
 
 if __name__ == "__main__":

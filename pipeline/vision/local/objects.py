@@ -23,8 +23,8 @@ from pipeline.vision.base import DetectedObject, Rectangle
 from pipeline.vision.local.model import LocalModel
 
 INPUT_SIDE = 416
-# Measured on the test scenes: true objects score 0.49-0.99, while the false ones seen (skis in a text
-# image, a skateboard at a person's feet) scored 0.31-0.43; the floor keeps Azure-like precision.
+# Measured on the test scenes: true detections scored 0.49-0.99 (but a cat at 0.37), the false ones seen
+# (skis in a text image, a skateboard at a person's feet) 0.31-0.43 (docs/MODELS.md).
 CONFIDENCE_FLOOR = 0.45
 NMS_OVERLAP = 0.45
 # Darknet's names for a few COCO classes, as Computer Vision and most people say them.

@@ -116,8 +116,10 @@ class OnnxOcr(LocalModel[_Loaded]):
                 regions.append(TextRegion(points=points.astype(np.float32), score=float(score)))
         return regions
 
-    def __init__(self) -> None:
+    def __init__(self, recent_detections: int = RECENT_DETECTIONS) -> None:
+        """``recent_detections``: how many pictures' text regions to keep for a second step (0: none)."""
         super().__init__()
+        self.recent_detections = recent_detections
         self._recent: OrderedDict[bytes, list[TextRegion]] = OrderedDict()
 
     def _regions_of(self, loaded: _Loaded, bgr: np.ndarray) -> list[TextRegion]:
@@ -131,7 +133,7 @@ class OnnxOcr(LocalModel[_Loaded]):
             return self._recent[key]
         regions = self._regions(loaded, bgr)
         self._recent[key] = regions
-        while len(self._recent) > RECENT_DETECTIONS:
+        while len(self._recent) > self.recent_detections:
             self._recent.popitem(last=False)
         return regions
 
