@@ -22,6 +22,7 @@ from PIL import Image
 
 from pipeline.vision.local.build_cache import built_from, default_cache_dir
 from pipeline.vision.local.model import LocalModel
+from pipeline.vision.local.onnx_sessions import cpu_session
 
 RESIZE_SHORT_SIDE = 256
 CROP = 224
@@ -86,9 +87,7 @@ class ImageNetClassifier(LocalModel[_Loaded]):
         self.cache_dir = cache_dir or default_cache_dir()
 
     def load(self) -> _Loaded:
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(onnx_model(self.cache_dir), providers=["CPUExecutionProvider"])
+        session = cpu_session(onnx_model(self.cache_dir))
         return _Loaded(session=session, names=class_names())
 
     def probabilities(self, image: Image.Image) -> np.ndarray:

@@ -23,6 +23,7 @@ from PIL import Image
 
 from pipeline.vision.base import TextReading
 from pipeline.vision.local.model import LocalModel
+from pipeline.vision.local.onnx_sessions import cpu_session
 from pipeline.vision.local.text_layout import TextRegion, reading
 
 # PaddleOCR's usual bound on the detector's input; pages and notices photographed at phone resolution keep
@@ -93,6 +94,10 @@ class OnnxOcr(LocalModel[_Loaded]):
                 drop_score=MIN_LINE_SCORE,
                 **DETECTION_OPTIONS,
             )
+        # onnxocr's own sessions take a thread per core each: rebuilt like every open model's (onnx_sessions).
+        detector, recogniser = system.text_detector, system.text_recognizer
+        detector.det_onnx_session = cpu_session(system.args.det_model_dir)
+        recogniser.rec_onnx_session = cpu_session(system.args.rec_model_dir)
         return _Loaded(
             system=system, transform=transform, sorted_boxes=sorted_boxes, crop=get_rotate_crop_image
         )
