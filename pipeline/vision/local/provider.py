@@ -87,7 +87,7 @@ class LocalVision(VisionProvider):
 
     @property
     def analysis_models(self) -> str:
-        """The models behind ``analyze``'s tags, objects and caption, as recorded with its results."""
+        """The models behind ``analyze``'s tags, objects and caption, to record with its results."""
         return f"{self.classifier.model_id}+{self.objects.model_id}+{self.text_detector.model_id}"
 
     @cached_property
