@@ -29,10 +29,11 @@ from pathlib import Path
 
 from bench.stack import Stack, running_stack, sample_folder
 from pipeline.contract import WORKING_CONTAINER, BlobRef
-from pipeline.faceindex import AzureFaceIndex
-from pipeline.helper import image_id_for
+from pipeline.faces.face_list_index import AzureFaceIndex
+from pipeline.faces.store import FaceIndexStore
+from pipeline.ids import image_id_for
 from pipeline.settings import AzureVisionSettings
-from pipeline.vision.azure import AzureFaceList, face_client, vision_client
+from pipeline.vision.azure import AzureAccounts, AzureFaceList
 
 LIST_ID = "bench-faces"
 FACE_LIST_SIZE = 1000  # Face API FaceList capacity, which Imaginem's facematch paged through
@@ -45,13 +46,17 @@ IMAGINEM_FEATURES = ["Adult", "Categories", "Tags", "Description", "Faces", "Col
 def _vision_settings(stack: Stack) -> AzureVisionSettings:
     env = stack.env
     return AzureVisionSettings(
-        env["VISION_ENDPOINT"], env["VISION_KEY"], env["FACE_ENDPOINT"], env["FACE_KEY"], LIST_ID
+        vision_endpoint=env["VISION_ENDPOINT"],
+        vision_key=env["VISION_KEY"],
+        face_endpoint=env["FACE_ENDPOINT"],
+        face_key=env["FACE_KEY"],
+        face_list_id=LIST_ID,
     )
 
 
 def _train_as_the_timer_does(stack: Stack) -> None:
     """The timer function's training, run here so each measured batch starts with nothing pending."""
-    AzureFaceIndex(stack.database, AzureFaceList(_vision_settings(stack)), LIST_ID).train_if_pending()
+    AzureFaceIndex(FaceIndexStore(stack.database), AzureFaceList(_vision_settings(stack))).train_if_pending()
 
 
 def measure_ours(stack: Stack, folder: Path, stored: int) -> dict:
@@ -82,9 +87,8 @@ def replay_imaginem(stack: Stack, working: list[bytes], stored: int) -> dict:
     for list_id in lists:
         if stack.server.api.lists.get(list_id) is None:  # type: ignore[union-attr]
             stack.server_admin("/_admin/seed", {"list_id": list_id, "faces": FACE_LIST_SIZE})
-    env = stack.env
-    vision = vision_client(env["VISION_ENDPOINT"], env["VISION_KEY"])
-    face = face_client(env["FACE_ENDPOINT"], env["FACE_KEY"])
+    accounts = AzureAccounts(_vision_settings(stack))
+    vision, face = accounts.vision, accounts.face
     stack.server_admin("/_admin/reset", {})
     faces = 0
     for data in working:

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
 from devhost.samples import _matplotlib_data, _skimage_data
-from pipeline.faceindex import MATCH_DISTANCE
+from pipeline.faces.local_index import MATCH_DISTANCE
 from pipeline.vision.base import VisionImage, decode_embedding
 from pipeline.vision.local import LocalVision
 

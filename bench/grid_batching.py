@@ -12,7 +12,6 @@ detection (target 0), with the images whose faces differ.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import io
 import secrets
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 from PIL import Image, ImageEnhance, ImageOps
 
 from bench.rate_limit import admin
-from devhost.azure_vision_server import AzureVisionServer
+from devhost.azure_vision import AzureVisionServer
 from devhost.samples import build_sample_set
 from pipeline.imaging import make_working_copy
 from pipeline.settings import AzureVisionSettings
@@ -98,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             face_rate_limit=None,
         )
         alone, single_requests, single_time = run(single, server, images, args.threads)
-        grid = dataclasses.replace(single, face_detect_grid=args.grid)
+        grid = single.model_copy(update=dict(face_detect_grid=args.grid))
         together, grid_requests, grid_time = run(grid, server, images, args.threads)
 
     count = len(images)

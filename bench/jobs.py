@@ -12,7 +12,7 @@ import uuid
 import numpy as np
 
 from pipeline.contract import IMAGES_CONTAINER, BlobRef, JobMessage, StepResult, utc_now
-from pipeline.records import face_id
+from pipeline.ids import face_id_for
 from pipeline.vision.base import encode_embedding
 from steps.analyze import AnalyzeOutput
 from steps.facematch import FacematchOutput
@@ -85,7 +85,7 @@ def step_outputs(
     )
     facematch = FacematchOutput.model_validate({
         "provider": "local",
-        "faces": [{"face_index": index, "face_id": face_id(job_id, index),
+        "faces": [{"face_index": index, "face_id": face_id_for(job_id, index),
                    "matches": [{"face_id": str(uuid.uuid4()), "confidence": 0.71}] if index % 3 == 0 else []}
                   for index in range(faces)],
     })  # fmt: skip
@@ -103,7 +103,7 @@ def job_message(
 ) -> JobMessage:
     """A new job for ``blob_name`` addressed to ``pipeline[position]``, carrying the outputs of the steps
     before it for an image with ``faces`` faces and ``lines`` lines of text."""
-    from pipeline.helper import batch_of, image_id_for
+    from pipeline.ids import batch_of, image_id_for
 
     image = BlobRef(container=IMAGES_CONTAINER, name=blob_name)
     job_id = uuid.uuid4()

@@ -22,7 +22,7 @@ from pathlib import Path
 from bench.stack import Stack, peak_rss_mib, running_stack, sample_folder
 from devhost.samples import build_sample_set
 from pipeline.contract import WORKING_CONTAINER, BlobRef
-from pipeline.helper import image_id_for
+from pipeline.ids import image_id_for
 from pipeline.vision.base import VisionImage
 from pipeline.vision.local import LocalVision
 

@@ -25,13 +25,14 @@ import time
 import urllib.request
 from pathlib import Path
 
-from devhost.azure_vision_server import AzureVisionServer
+from devhost.azure_vision import AzureVisionServer
 from devhost.azurite import REPO_ROOT, Azurite
 from devhost.quickstart import start_host, stop_host
 from devhost.samples import EXPECTED, build_sample_set
-from pipeline.cli import upload, wait_for
 from pipeline.db import Database
+from pipeline.settings_file import environment_only
 from pipeline.storage import Storage
+from pipeline.uploads import upload, wait_for
 
 STEPS = "normalize,analyze,ocr,faces,facematch,persist"
 
@@ -86,7 +87,7 @@ def steady_rate(points: list[tuple[float, int]]) -> tuple[float, float]:
 
 
 def start_measured_host(env: dict[str, str], folder: Path, name: str) -> subprocess.Popen:
-    args = ("--settings", str(folder / "none.json"), "--host-json", str(folder / "host.json"))
+    args = ("--settings", str(environment_only(folder)), "--host-json", str(folder / "host.json"))
     return start_host(folder / f"host-{name}.log", env, args)
 
 

@@ -21,15 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devhost.azure_vision_server import AzureVisionServer
+from devhost.azure_vision import AzureVisionServer
 from devhost.azurite import REPO_ROOT, Azurite
 from devhost.quickstart import start_host, stop_host
 from devhost.samples import build_sample_set
-from pipeline.cli import upload, wait_for
 from pipeline.contract import BlobRef
 from pipeline.db import Database
 from pipeline.settings import Settings
+from pipeline.settings_file import environment_only
 from pipeline.storage import Storage
+from pipeline.uploads import upload, wait_for
 from pipeline.vision.base import VisionProvider
 
 DEFAULT_STEPS = "normalize,analyze,ocr,faces,facematch,persist"
@@ -73,8 +74,7 @@ class Stack:
     def start_host(self) -> subprocess.Popen:
         host_json = self.workdir / "host.json"
         host_json.write_text(json.dumps(self.host_json), encoding="utf-8")
-        # A settings file that does not exist: the host takes everything from the environment.
-        args = ("--settings", str(self.workdir / "none.json"), "--host-json", str(host_json))
+        args = ("--settings", str(environment_only(self.workdir)), "--host-json", str(host_json))
         self.host = start_host(self.host_log, self.env, args)
         return self.host
 

@@ -6,7 +6,10 @@ imported, because the app reads its configuration from the environment as it doe
 
 ``--azurite DIR`` also starts the repo's Azurite with its data in ``DIR`` and points
 ``AzureWebJobsStorage`` (and every setting whose value is ``UseDevelopmentStorage=true``) at it,
-using a fresh random account key.
+using a fresh random account key; it prints ``AzureWebJobsStorage=<connection string>`` so that the
+operator CLI (``python -m pipeline.cli``) can reach the same storage from another terminal. Without
+``--azurite``, ``AzureWebJobsStorage`` must name storage that is running: the host checks it within
+seconds and exits with one line if it cannot be reached.
 """
 
 from __future__ import annotations
@@ -21,13 +24,9 @@ from devhost.azurite import REPO_ROOT, Azurite, AzuriteError
 from devhost.host import HOST_STORAGE_SETTING, LocalHost
 from devhost.indexing import HostStartupError
 from devhost.queues import DEFAULT_MESSAGE_LEASE
-from devhost.settings import (
-    SettingsError,
-    export_settings,
-    http_route_prefix,
-    load_host_json,
-    load_local_settings,
-)
+from devhost.settings import http_route_prefix, load_host_json
+from pipeline.errors import ConfigurationError
+from pipeline.settings_file import export_settings, load_local_settings
 
 _DEV_STORAGE = "usedevelopmentstorage=true"
 
@@ -35,7 +34,9 @@ _DEV_STORAGE = "usedevelopmentstorage=true"
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__.splitlines()[0])
     parser.add_argument("--app", default="function_app", help="module[:attribute] of the FunctionApp")
-    parser.add_argument("--settings", type=Path, default=REPO_ROOT / "local.settings.json")
+    parser.add_argument(
+        "--settings", type=Path, help="settings file (default: local.settings.json, if present)"
+    )
     parser.add_argument("--host-json", type=Path, default=REPO_ROOT / "host.json")
     parser.add_argument("--port", type=int, default=7071, help="HTTP port; 0 picks a free one")
     parser.add_argument("--azurite", type=Path, metavar="DIR", help="start Azurite with its data in DIR")
@@ -74,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO_ROOT))
     azurite: Azurite | None = None
     try:
-        settings = load_local_settings(args.settings)
+        settings = load_local_settings(
+            args.settings or REPO_ROOT / "local.settings.json", required=args.settings is not None
+        )
         export_settings(settings)
         host_json = load_host_json(args.host_json)
         if args.azurite is not None:
@@ -84,9 +87,11 @@ def main(argv: list[str] | None = None) -> int:
             azurite.start()
             _use_azurite(settings, azurite)
             print(f"Azurite: blob {azurite.blob_endpoint}, queue {azurite.queue_endpoint}", flush=True)
+            # For the operator CLI in another terminal: `export AzureWebJobsStorage='<this value>'`.
+            print(f"{HOST_STORAGE_SETTING}={azurite.connection_string}", flush=True)
         host = LocalHost(args.app, settings, host_json, http_port=args.port, message_lease=args.message_lease)
         drained = host.run_forever(on_ready=lambda: _announce(host, http_route_prefix(host_json)))
-    except (SettingsError, HostStartupError, AzuriteError) as exc:
+    except (ConfigurationError, HostStartupError, AzuriteError) as exc:
         print(f"devhost: {exc}", file=sys.stderr)
         return 1
     finally:

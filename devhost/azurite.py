@@ -13,7 +13,7 @@ Typical use::
     with Azurite() as azurite:                       # ephemeral ports, temp data dir
         BlobServiceClient.from_connection_string(azurite.connection_string)
 
-    Azurite(location=".azurite", blob_port=10000, queue_port=10001, account_key=key)  # make run
+    Azurite(location=".azurite")                      # make run: its data kept, free ports, a fresh key
 """
 
 from __future__ import annotations

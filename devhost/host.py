@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 import azure.functions as func
+from azure.core.exceptions import AzureError
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
@@ -38,8 +39,9 @@ from devhost.httpserver import HttpServer
 from devhost.indexing import FunctionSpec, HostStartupError, index_functions, storage_connection_string
 from devhost.pool import InvocationPool, pool_size
 from devhost.queues import DEFAULT_MESSAGE_LEASE, QueueListener
-from devhost.settings import QueueOptions, enabled_function_names, export_settings, http_route_prefix
+from devhost.settings import QueueOptions, enabled_function_names, http_route_prefix
 from devhost.timers import TimerScheduler, timer_timezone
+from pipeline.settings_file import export_settings
 
 logger = logging.getLogger("devhost")
 
@@ -64,12 +66,38 @@ def default_host_id(settings: Mapping[str, str]) -> str:
     return derived or "localhost"
 
 
+STORAGE_CHECK_TIMEOUT = 5.0
+
+
+def _check_reachable(blobs: BlobServiceClient) -> None:
+    """Refuse to start within seconds, in one line, when the storage account cannot be reached."""
+    try:
+        pages = blobs.list_containers(
+            results_per_page=1, retry_total=0, connection_timeout=STORAGE_CHECK_TIMEOUT
+        )
+        next(iter(pages), None)
+    except AzureError as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+        raise HostStartupError(
+            f"cannot reach the storage account at {blobs.url}: {reason}. Start Azurite (or run "
+            "`python -m devhost --azurite .azurite`, which starts one), or fix AzureWebJobsStorage"
+        ) from None
+
+
 def load_app(app: func.FunctionApp | str) -> func.FunctionApp:
     """Return the app object; a string is a module path, optionally ``module:attribute`` (default ``app``)."""
     if not isinstance(app, str):
         return app
     module_name, _, attribute = app.partition(":")
-    found = getattr(importlib.import_module(module_name), attribute or "app", None)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise HostStartupError(f"cannot import the app module {module_name!r}: {exc}") from exc
+    except Exception as exc:
+        # What the app refuses at import (a missing or malformed app setting) stops startup, as in Azure,
+        # in one line: the app's own message names what to fix.
+        raise HostStartupError(f"the app {module_name!r} refused to start: {exc}") from exc
+    found = getattr(module, attribute or "app", None)
     if not isinstance(found, func.FunctionApp):
         raise HostStartupError(f"{module_name}.{attribute or 'app'} is not an azure.functions.FunctionApp")
     return found
@@ -277,6 +305,7 @@ class LocalHost:
                 )
             except ValueError as exc:
                 raise HostStartupError(f"invalid storage connection string: {exc}") from None
+            _check_reachable(clients[0])
             self._clients[connection_string] = clients
         return self._clients[connection_string]
 

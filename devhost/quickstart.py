@@ -19,20 +19,23 @@ from pathlib import Path
 
 from devhost.azurite import REPO_ROOT, Azurite, generate_account_key
 from devhost.samples import build_sample_set
-from devhost.settings import export_settings, load_local_settings
-from pipeline.cli import image_files, summary, upload, wait_for
 from pipeline.db import Database
+from pipeline.errors import ConfigurationError
 from pipeline.settings import (
     FACE_ENDPOINT,
     FACE_KEY,
     STORAGE_CONNECTION,
     VISION_ENDPOINT,
     VISION_KEY,
+    VISION_PROVIDER,
+    Provider,
     Settings,
     VisionChoice,
-    pipeline_steps_setting,
 )
+from pipeline.settings_file import export_settings, load_local_settings
 from pipeline.storage import Storage
+from pipeline.uploads import image_files, summary, upload, wait_for
+from steps import STEPS_BY_NAME
 
 LOCAL = REPO_ROOT / ".local"
 SETTINGS_FILE = REPO_ROOT / "local.settings.json"
@@ -57,6 +60,8 @@ def start_host(
         env=os.environ.copy() if env is None else env,
         stdout=log_file,
         stderr=subprocess.STDOUT,
+        # Its own session: a Ctrl-C in the terminal reaches `make run` alone, which then stops the host.
+        start_new_session=True,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -71,11 +76,10 @@ def start_host(
 
 def _start_azure_server_if_needed():
     """Without an Azure endpoint, azure mode runs against the local server that speaks the Azure APIs."""
-    choice = VisionChoice.parse(os.environ.get("VISION_PROVIDER", ""))
-    steps = pipeline_steps_setting().split(",")
-    if all(choice.for_step(step.strip()) != "azure" for step in steps) or os.environ.get(VISION_ENDPOINT):
+    choice = VisionChoice.parse(os.environ.get(VISION_PROVIDER, ""), STEPS_BY_NAME)
+    if not choice.uses(Provider.AZURE) or os.environ.get(VISION_ENDPOINT):
         return None
-    from devhost.azure_vision_server import AzureVisionServer
+    from devhost.azure_vision import AzureVisionServer
 
     key = generate_account_key()
     server = AzureVisionServer(key=key, data_dir=LOCAL / "azure-vision").start()
@@ -124,7 +128,18 @@ def main(argv: list[str] | None = None) -> int:
         "--timeout", type=float, help="seconds to wait for the batch (default: scaled by size)"
     )
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except ConfigurationError as exc:
+        for line in str(exc).splitlines():
+            print(f"make run: {line}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nmake run: interrupted; stopped the local host and Azurite", file=sys.stderr)
+        return 130
 
+
+def _run(args: argparse.Namespace) -> int:
     images = args.images
     if images is None:
         images = LOCAL / "samples"
@@ -137,30 +152,37 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     count = len(image_files(images))
     if count == 0:
-        print(f"make run: no files under {images}", file=sys.stderr)
+        print(f"make run: no files to upload under {images}", file=sys.stderr)
         return 2
 
     _ensure_settings_file()
     export_settings(load_local_settings(SETTINGS_FILE))
-    host = vision_server = None
-    azurite = Azurite(REPO_ROOT / ".azurite").start()
+    host = vision_server = azurite = None
     try:
         vision_server = _start_azure_server_if_needed()
+        # Every setting checked before anything else starts; storage is Azurite's, set once it runs.
+        settings = Settings.from_environment(registry=STEPS_BY_NAME)
+        azurite = Azurite(REPO_ROOT / ".azurite").start()
         os.environ[STORAGE_CONNECTION] = azurite.connection_string
-        settings = Settings.from_environment()
+        settings = settings.model_copy(update={"storage": {STORAGE_CONNECTION: azurite.connection_string}})
         database = Database(settings.sql_connection_string)
         database.upgrade()
         host_log = LOCAL / "host.log"
         host = start_host(host_log)
-        print(f"local host running (log: {host_log}); pipeline {settings.pipeline_steps}", file=sys.stderr)
+        print(
+            f"local host running (log: {host_log}); pipeline {','.join(settings.pipeline_steps)}",
+            file=sys.stderr,
+        )
         batch = time.strftime("run-%Y%m%d-%H%M%S")
         refs = upload(Storage.from_settings(settings.storage), images, batch)
-        timeout = args.timeout or 120.0 + 15.0 * count
-        finished = wait_for(database, refs, timeout, alive=lambda: host.poll() is None)
-        print(f"\nbatch {batch}: {count} image(s)")
+        timeout = args.timeout or 120.0 + 15.0 * len(refs)
+        finished = wait_for(
+            database, refs, timeout, alive=lambda: host.poll() is None, step_order=list(STEPS_BY_NAME)
+        )
+        print(f"\nbatch {batch}: {len(refs)} image(s)")
         summary(database, refs)
         if vision_server is not None:
-            _print_request_counts(vision_server, count)
+            _print_request_counts(vision_server, len(refs))
         if not finished:
             reason = (
                 "the local host stopped" if host.poll() is not None else f"not finished after {timeout:.0f} s"
@@ -176,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         stop_host(host)
         if vision_server is not None:
             vision_server.stop()
-        azurite.stop()
+        if azurite is not None:
+            azurite.stop()
 
 
 if __name__ == "__main__":

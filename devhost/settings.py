@@ -1,13 +1,6 @@
-"""App settings (``local.settings.json`` + environment) and ``host.json`` options.
+"""``host.json`` options, matched case-insensitively like the real host does.
 
-Precedence, as in Azure Functions Core Tools: the ``Values`` of ``local.settings.json`` are
-defaults and **the process environment wins**. That lets a developer override one setting
-for one run (``PIPELINE_STEPS=resize,tag make run``) without editing the file. The merged
-values are exported into ``os.environ`` *before* the app module is imported, because app code
-reads its configuration from ``os.environ`` exactly as it does in Azure, where app settings
-are environment variables.
-
-``host.json`` keys are matched case-insensitively, like the real host does.
+App settings (``local.settings.json`` + environment) are read by :mod:`pipeline.settings_file`.
 """
 
 from __future__ import annotations
@@ -15,59 +8,12 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-class SettingsError(ValueError):
-    """``local.settings.json`` or ``host.json`` is unusable; the message says which key and why."""
-
-
-def load_local_settings(
-    path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """Return the app settings: ``Values`` from ``path`` overlaid by the environment.
-
-    A missing file is not an error (CI and production-like runs configure everything through the
-    environment). ``environ`` defaults to ``os.environ``.
-    """
-    values: dict[str, str] = {}
-    if path is not None and Path(path).exists():
-        values = _read_values(Path(path))
-    merged = dict(values)
-    merged.update(os.environ if environ is None else environ)
-    return merged
-
-
-def export_settings(settings: Mapping[str, str], environ: MutableMapping[str, str] | None = None) -> None:
-    """Put settings that the environment lacks into ``environ`` (default ``os.environ``).
-
-    Existing variables are never overwritten, which keeps the "environment wins" rule even if
-    ``settings`` was built from an older snapshot of the environment.
-    """
-    target = os.environ if environ is None else environ
-    for key, value in settings.items():
-        target.setdefault(key, value)
-
-
-def _read_values(path: Path) -> dict[str, str]:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as exc:
-        raise SettingsError(f"{path}: invalid JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise SettingsError(f"{path}: expected a JSON object")
-    if document.get("IsEncrypted"):
-        raise SettingsError(f"{path}: IsEncrypted is true; the local host can only read plain values")
-    values = document.get("Values", {})
-    if not isinstance(values, dict):
-        raise SettingsError(f"{path}: 'Values' must be an object")
-    bad = sorted(key for key, value in values.items() if not isinstance(value, str))
-    if bad:
-        raise SettingsError(f"{path}: values must be strings (as app settings are); not: {', '.join(bad)}")
-    return values
+from pipeline.settings_file import SettingsError
 
 
 def load_host_json(path: str | os.PathLike[str]) -> dict[str, Any]:

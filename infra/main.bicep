@@ -5,10 +5,10 @@
 //   az deployment group create -g <group> -f infra/main.bicep -p infra/main.parameters.json -p sqlAdmin...=...
 // then publish the code, run infra/scripts/sql_setup.py and deploy infra/blob-events.bicep (docs/AZURE.md).
 //
-// Security defaults: identity-only access everywhere (no storage account keys, no SQL logins, Entra-only
-// telemetry), TLS 1.2+, private containers, the only secrets (Cognitive Services keys) in Key Vault, and
-// least-privilege roles for the app's managed identity. Checks that do not apply are skipped beside the
-// resource with the reason.
+// Security defaults: identity-only access everywhere (no storage account keys, no SQL logins, no Cognitive
+// Services keys, Entra-only telemetry), TLS 1.2+, private containers, and least-privilege roles for the app's
+// managed identity. Cognitive Services keys exist only with visionAuth=key, and then only in Key Vault. Checks
+// that do not apply are skipped beside the resource with the reason.
 
 targetScope = 'resourceGroup'
 
@@ -39,6 +39,13 @@ param originalRetention string = 'keep'
 
 @description('VISION_PROVIDER: azure (Computer Vision and Face), local (the open models, deployed from requirements-models.txt), or azure with per-step overrides such as azure,faces=local,facematch=local (face detection and matching on the open models while the Face API limited-access approval is pending).')
 param visionProvider string = 'azure'
+
+@description('VISION_AUTH: identity (default: the app\'s managed identity signs in to Computer Vision and Face, which accept no key: disableLocalAuth) or key (account keys in Key Vault, read through Key Vault references).')
+@allowed([
+  'identity'
+  'key'
+])
+param visionAuth string = 'identity'
 
 @description('Object id of the Microsoft Entra user or group that administers the SQL server (az ad signed-in-user show --query id -o tsv).')
 param sqlAdminObjectId string
@@ -81,7 +88,7 @@ param maximumInstanceCount int = 20
 ])
 param instanceMemoryMB int = 2048
 
-@description('Expiry written on the Key Vault secrets, seconds since 1970-01-01. Defaults to one year after the deployment; redeploying renews it.')
+@description('visionAuth=key only: expiry written on the Key Vault secrets, seconds since 1970-01-01. Defaults to one year after the deployment; redeploying renews it.')
 param secretExpiry int = dateTimeToEpoch(dateTimeAdd(utcNow(), 'P1Y'))
 
 // The one list of step names in the templates (steps/__init__.py registers the code's steps): each step gets
@@ -104,6 +111,9 @@ var pipelineContainers = [
   'claims'
 ]
 var deploymentContainer = 'app-package'
+
+// Keys are an explicit opt-in: the accounts then accept them, Key Vault holds them and the app reads them.
+var useKeys = visionAuth == 'key'
 
 var sqlDatabaseName = 'imaginem'
 var faceListId = 'imaginem-faces'
@@ -161,6 +171,15 @@ module cognitive 'modules/cognitive.bicep' = {
     location: location
     visionAccountName: names.vision
     faceAccountName: names.face
+    disableLocalAuth: !useKeys
+  }
+}
+
+module visionKeys 'modules/visionkeys.bicep' = if (useKeys) {
+  name: 'visionkeys'
+  params: {
+    visionAccountName: cognitive.outputs.visionAccountName
+    faceAccountName: cognitive.outputs.faceAccountName
     keyVaultName: keyVault.outputs.keyVaultName
     secretExpiry: secretExpiry
   }
@@ -198,8 +217,9 @@ module functionApp 'modules/functionapp.bicep' = {
     visionProvider: visionProvider
     visionEndpoint: cognitive.outputs.visionEndpoint
     faceEndpoint: cognitive.outputs.faceEndpoint
-    visionKeySecretUri: cognitive.outputs.visionKeySecretUri
-    faceKeySecretUri: cognitive.outputs.faceKeySecretUri
+    visionAuth: visionAuth
+    visionKeySecretUri: useKeys ? visionKeys.outputs.visionKeySecretUri : ''
+    faceKeySecretUri: useKeys ? visionKeys.outputs.faceKeySecretUri : ''
     faceListId: faceListId
     sqlServerFqdn: sql.outputs.serverFqdn
     sqlDatabaseName: sql.outputs.databaseName
@@ -213,6 +233,9 @@ module roles 'modules/roles.bicep' = {
     storageAccountName: storage.outputs.storageAccountName
     keyVaultName: keyVault.outputs.keyVaultName
     appInsightsName: monitoring.outputs.appInsightsName
+    visionAccountName: cognitive.outputs.visionAccountName
+    faceAccountName: cognitive.outputs.faceAccountName
+    useKeys: useKeys
   }
 }
 

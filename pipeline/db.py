@@ -19,7 +19,7 @@ from typing import Any
 
 import pyodbc
 
-from pipeline.errors import ConfigurationError
+from pipeline.errors import ConfigurationError, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,15 @@ class Dialect:
     begin: str | None
     # Idempotent DDL for the table that records applied migrations.
     version_table: str
+    # Taken by every transaction that regroups persons, so two never regroup the same faces at once (SQLite:
+    # none needed, BEGIN IMMEDIATE already serialises writers).
+    persons_lock: str | None
+    # What follows ``ORDER BY`` to return one page, its parameters given by ``page_parameters``.
+    page_clause: str
+    page_limit_first: bool
+
+    def page_parameters(self, limit: int, offset: int) -> list[int]:
+        return [limit, offset] if self.page_limit_first else [offset, limit]
 
     def split(self, script: str) -> list[str]:
         """Statements of a migration file: T-SQL batches separated by GO lines, SQLite statements by ';'."""
@@ -65,6 +74,9 @@ SQLITE = Dialect(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
         "applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"
     ),
+    persons_lock=None,
+    page_clause=" LIMIT ? OFFSET ?",
+    page_limit_first=True,
 )
 TSQL = Dialect(
     name="tsql",
@@ -79,6 +91,13 @@ TSQL = Dialect(
         "CREATE TABLE dbo.schema_migrations (version INT NOT NULL PRIMARY KEY, name NVARCHAR(200) NOT NULL, "
         "applied_at DATETIME2(3) NOT NULL CONSTRAINT df_schema_migrations_applied DEFAULT SYSUTCDATETIME())"
     ),
+    persons_lock=(
+        "DECLARE @result INT; EXEC @result = sp_getapplock @Resource = 'imaginem-persons', "
+        "@LockMode = 'Exclusive', @LockOwner = 'Transaction', @LockTimeout = 30000; "
+        "IF @result < 0 THROW 50000, 'could not take the persons lock', 1;"
+    ),
+    page_clause=" OFFSET ? ROWS FETCH NEXT ? ROWS ONLY",
+    page_limit_first=False,
 )
 
 
@@ -86,9 +105,13 @@ def _strip_comments(sql: str) -> str:
     return re.sub(r"--[^\n]*", "", sql)
 
 
-def dialect_for(connection_string: str) -> Dialect:
+def _driver(connection_string: str) -> str:
     match = re.search(r"driver\s*=\s*\{?([^;}]+)", connection_string, re.IGNORECASE)
-    driver = (match.group(1) if match else "").lower()
+    return (match.group(1) if match else "").strip()
+
+
+def dialect_for(connection_string: str) -> Dialect:
+    driver = _driver(connection_string).lower()
     if "sqlite" in driver:
         return SQLITE
     if "sql server" in driver:
@@ -97,6 +120,19 @@ def dialect_for(connection_string: str) -> Dialect:
         "SQL_CONNECTION_STRING must name its ODBC driver: 'Driver=SQLite3;...' locally or "
         "'Driver={ODBC Driver 18 for SQL Server};...' for Azure SQL"
     )
+
+
+def check_connection_string(connection_string: str) -> Dialect:
+    """The dialect of a connection string whose ODBC driver is installed here; checked without connecting."""
+    dialect = dialect_for(connection_string)
+    driver = _driver(connection_string)
+    installed = pyodbc.drivers()
+    if driver.lower() not in {name.lower() for name in installed}:
+        raise ConfigurationError(
+            f"SQL_CONNECTION_STRING names the ODBC driver {driver!r}, which is not installed here "
+            f"(installed: {', '.join(installed) or 'none'}); fix the name or install the driver"
+        )
+    return dialect
 
 
 def _create_sqlite_folder(connection_string: str) -> None:
@@ -161,6 +197,16 @@ class Database:
         if connection is not None:
             with suppress(pyodbc.Error):
                 connection.close()
+
+    def check(self) -> None:
+        """Connect now: :class:`DatabaseUnavailable` in one line when the database cannot be reached."""
+        try:
+            self.query("SELECT 1")
+        except pyodbc.Error as exc:
+            reason = str(exc.args[-1] if exc.args else exc).splitlines()[0]
+            raise DatabaseUnavailable(
+                f"cannot reach the database (SQL_CONNECTION_STRING): {reason[:300]}"
+            ) from None
 
     def close(self) -> None:
         self._discard_connection()

@@ -30,3 +30,19 @@ class VisionServiceUnavailable(PipelineError):
 
     Transient: the queue retries the message later. Never a reason to fail the job for good.
     """
+
+
+class StorageUnavailable(PipelineError):
+    """The storage account cannot be reached (an operator command says so at once, in one line)."""
+
+
+class DatabaseUnavailable(PipelineError):
+    """The SQL database cannot be reached (an operator command says so at once, in one line)."""
+
+
+class UnknownSubject(PipelineError, LookupError):
+    """A request names a face, person or image that does not exist (HTTP 404)."""
+
+
+class DecisionRefused(PipelineError, ValueError):
+    """A decision that would contradict what must hold, e.g. two faces of one photo as one person (HTTP 409)."""

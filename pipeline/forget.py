@@ -13,6 +13,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+from pipeline.audit import UNNAMED_ACTOR
 from pipeline.contract import CLAIMS_CONTAINER, FACES_CONTAINER, IMAGES_CONTAINER, WORKING_CONTAINER, BlobRef
 from pipeline.runtime import Runtime, job_log
 
@@ -37,8 +38,10 @@ def _images(runtime: Runtime, image_id: str | None, batch: str | None) -> list[t
     return [(str(a).lower(), b, str(c).lower()) for a, b, c in runtime.database.query(sql, params)[1]]
 
 
-def forget(runtime: Runtime, *, image_id: str | None = None, batch: str | None = None) -> ForgetSummary:
-    """Erase one image (by id) or every image of a batch. Returns what was erased."""
+def forget(
+    runtime: Runtime, *, image_id: str | None = None, batch: str | None = None, actor: str = UNNAMED_ACTOR
+) -> ForgetSummary:
+    """Erase one image (by id) or every image of a batch, on ``actor``'s request. Returns what was erased."""
     if (image_id is None) == (batch is None):
         raise ValueError("forget one image (image_id) or one batch, not both or neither")
     if image_id is not None:
@@ -47,25 +50,19 @@ def forget(runtime: Runtime, *, image_id: str | None = None, batch: str | None =
     for found_id, blob_name, job_id in _images(runtime, image_id, batch):
         indexed += _forget_indexed_faces(runtime, found_id)
         blobs += _delete_blobs(runtime, found_id, blob_name)
-        runtime.records.erase_image(found_id)
+        runtime.records.erase_image(found_id, actor)
         job_log(log, job_id).info("erased image %s: its blobs, index entries and rows", found_id)
         images += 1
     return ForgetSummary(images=images, blobs=blobs, indexed_faces=indexed)
 
 
 def _forget_indexed_faces(runtime: Runtime, image_id: str) -> int:
-    _, rows = runtime.database.query(
-        "SELECT face_id, provider, persisted_face_id FROM face_index WHERE image_id = ?", [image_id]
-    )
-    for provider in {row[1] for row in rows}:
+    entries = runtime.face_store.entries_of_image(image_id)
+    for provider in {entry.provider for entry in entries}:
         runtime.face_index_for_provider(provider).forget(
-            [
-                (str(face_id).lower(), persisted)
-                for face_id, row_provider, persisted in rows
-                if row_provider == provider
-            ]
+            [(entry.face_id, entry.persisted_face_id) for entry in entries if entry.provider == provider]
         )
-    return len(rows)
+    return len(entries)
 
 
 def _delete_blobs(runtime: Runtime, image_id: str, blob_name: str) -> int:
@@ -78,20 +75,3 @@ def _delete_blobs(runtime: Runtime, image_id: str, blob_name: str) -> int:
     for ref in refs:
         storage.delete(ref)
     return len(refs)
-
-
-def forget_request(runtime: Runtime, params: dict[str, object]) -> tuple[int, dict]:
-    """The HTTP form: ``{"image_id": ...}`` or ``{"batch": ...}``."""
-    unknown = sorted(set(params) - {"image_id", "batch", "code"})
-    if unknown:
-        return 400, {"error": f"unknown parameter(s): {', '.join(unknown)}; use image_id or batch"}
-    image_id, batch = params.get("image_id"), params.get("batch")
-    if (image_id is None) == (batch is None):
-        return 400, {"error": "give exactly one of image_id or batch"}
-    try:
-        summary = forget(runtime, image_id=None if image_id is None else str(image_id), batch=batch)
-    except ValueError:
-        return 400, {"error": "image_id must be a UUID"}
-    if summary.images == 0:
-        return 404, {"error": "no such image" if image_id is not None else "no images in that batch"}
-    return 200, summary.as_dict()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable
 
 import azure.functions as func
@@ -27,18 +26,15 @@ from pydantic import ValidationError
 from pipeline.artifacts import Artifacts, working_copy_ref
 from pipeline.contract import BlobRef, JobMessage, StepResult, decode_message, utc_now, validation_problems
 from pipeline.errors import ConfigurationError, InputRejected, InvalidMessage, MessageTooLarge
+from pipeline.ids import image_id_for, job_id_for
 from pipeline.imaging import MAX_UPLOAD_BYTES, open_image
 from pipeline.routing import poison_queue_name, queue_name, validate_pipeline
 from pipeline.runtime import JobLog, Runtime, job_log
-from pipeline.settings import DELETE_ORIGINAL_AFTER_COMPLETE, ORIGINAL_RETENTION
+from pipeline.settings import ORIGINAL_RETENTION, Retention
 from pipeline.step import ImageSource, Step, StepContext
-from pipeline.vision import provider
 from pipeline.vision.base import VisionImage
 
 log = logging.getLogger("pipeline")
-
-# Ids derived from blob names must never collide with ids from another deployment's naming scheme.
-IMAGE_NAMESPACE = uuid.UUID("6f1c1f57-3b0e-4d55-9c7e-4a0c2a1f7d10")
 
 
 class _JobImages:
@@ -155,7 +151,9 @@ class StepHandler:
             output = self._call_step(runtime, job, jlog)
             result = StepResult(step=self.step.name, attempt=attempt, finished_at=utc_now(), output=output)
             # validate_pipeline guarantees only the terminal step is last, so any other has a next step.
-            forward = None if self.step.terminal else runtime.claims.encode(job.advanced(result))
+            forward = None if self.step.terminal else job.advanced(result)
+            # Sized (and claim-checked) now, so a result too large for any message fails this attempt.
+            encoded = None if forward is None else runtime.claims.encode(forward)
             if self.step.terminal:
                 self._apply_retention(runtime, job, jlog)
         except (InputRejected, MessageTooLarge) as exc:
@@ -168,16 +166,16 @@ class StepHandler:
             raise
         runtime.records.record_step_run(job, self.step.name, attempt, "ok", started)
         if forward is not None:
-            runtime.storage.send(queue_name(job.next_step), forward)
+            dispatch(runtime, forward, encoded)
             jlog.info("step %s ok in %.2f s, forwarded to %s", self.step.name, time.perf_counter() - clock,
-                      queue_name(job.next_step))  # fmt: skip
+                      queue_name(forward.current_step))  # fmt: skip
         else:
             jlog.info("step %s ok in %.2f s, job finished", self.step.name, time.perf_counter() - clock)
 
     @staticmethod
     def _apply_retention(runtime: Runtime, job: JobMessage, jlog: JobLog) -> None:
         """Delete the original of a finished job when so configured — only the very upload this job read."""
-        if runtime.settings.original_retention != DELETE_ORIGINAL_AFTER_COMPLETE:
+        if runtime.settings.original_retention is not Retention.DELETE_AFTER_COMPLETE:
             return
         info = runtime.storage.info(job.image)
         if info is None:
@@ -187,7 +185,7 @@ class StepHandler:
             return
         if runtime.storage.delete(job.image, etag=info.etag):
             jlog.info(
-                "deleted original %s (%s=%s)", job.image, ORIGINAL_RETENTION, DELETE_ORIGINAL_AFTER_COMPLETE
+                "deleted original %s (%s=%s)", job.image, ORIGINAL_RETENTION, Retention.DELETE_AFTER_COMPLETE
             )
 
     def _call_step(self, runtime: Runtime, job: JobMessage, jlog: JobLog) -> dict:
@@ -198,7 +196,7 @@ class StepHandler:
             result_loader=_CheckedResults(runtime),
             artifacts=Artifacts(runtime.storage, job),
             records=runtime.records,
-            vision=lambda: provider(runtime.settings.vision.for_step(self.step.name)),
+            vision=lambda: runtime.vision(self.step.name),
             face_index=lambda: runtime.face_index(self.step.name),
         )
         output = self.step.run(context)
@@ -227,45 +225,16 @@ class StepHandler:
             jlog.exception("could not record the failed attempt in SQL")
 
 
-def image_id_for(image: BlobRef) -> uuid.UUID:
-    return uuid.uuid5(IMAGE_NAMESPACE, str(image))
+def dispatch(runtime: Runtime, job: JobMessage, encoded: str | None = None) -> None:
+    """Send a job to the queue of its current step: the one way a job message reaches a step queue.
 
-
-def job_id_for(image: BlobRef, etag: str) -> uuid.UUID:
-    """One upload's job: the same blob version always starts the same job."""
-    return uuid.uuid5(IMAGE_NAMESPACE, f"{image}@{etag}")
-
-
-def batch_of(blob_name: str) -> str:
-    """A blob's batch is its first folder; blobs at the container root form the batch 'default'."""
-    folder, separator, _ = blob_name.partition("/")
-    return folder if separator and folder else "default"
-
-
-def start_job(runtime: Runtime, blob_path: str) -> JobMessage | None:
-    """Start the job for an uploaded blob (``images/<name>``); repeated triggers start the same job."""
-    container, _, name = blob_path.partition("/")
-    image = BlobRef(container=container, name=name)
-    info = runtime.storage.info(image)
-    if info is None:
-        # A late trigger for a blob deleted since (erased, or removed by ORIGINAL_RETENTION): nothing to do.
-        log.info("blob %s no longer exists; no job started", image)
-        return None
-    job_id = job_id_for(image, info.etag)
-    job = JobMessage(
-        job_id=job_id,
-        image_id=image_id_for(image),
-        batch_id=batch_of(name),
-        trace_id=job_id.hex,
-        image=image,
-        pipeline=list(runtime.pipeline),
-        position=0,
-        created_at=utc_now(),
+    Starting a job, reprocessing one and forwarding one between steps all come here. Steps forward through
+    the storage SDK rather than a queue output binding for two reasons: the claim check must size each
+    message before it is sent (a binding sends whatever the function returns, even past the 64 KiB queue
+    limit), and the forward must leave only after the step's attempt is recorded in SQL, an order a binding
+    (sent by the host once the function has returned) cannot keep with the helper's own writes.
+    ``encoded`` is the message already encoded by the caller, who then had it sized.
+    """
+    runtime.storage.send(
+        queue_name(job.current_step), encoded if encoded is not None else runtime.claims.encode(job)
     )
-    jlog = job_log(log, job.job_id)
-    if not runtime.records.start_job(job):
-        jlog.info("job for %s already finished; trigger ignored", image)
-        return None
-    runtime.storage.send(queue_name(job.current_step), runtime.claims.encode(job))
-    jlog.info("started job for %s (batch %s), pipeline %s", image, job.batch_id, ",".join(job.pipeline))
-    return job

@@ -12,29 +12,42 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
+from pipeline import audit
+from pipeline.audit import Action
 from pipeline.contract import JobMessage, utc_now
 from pipeline.db import Database
+from pipeline.faces.persons import PersonStore
+from pipeline.faces.rows import FaceRecord, FaceRows, MatchRecord
 
 ERROR_TEXT_LIMIT = 4000
 
 
+class JobStatus(StrEnum):
+    """``images.status``: where an image's current job stands."""
+
+    PROCESSING = "processing"
+    COMPLETE = "complete"
+    FAILED = "failed"
+
+
+FINISHED = (JobStatus.COMPLETE, JobStatus.FAILED)
+# The failed_step of an upload whose job never started (the blob trigger gave up on it).
+INGEST_STEP = "ingest"
+
+
+class StepRunStatus(StrEnum):
+    """``step_runs.status``: how one attempt of one step ended."""
+
+    OK = "ok"
+    RETRYING = "retrying"
+    FAILED = "failed"
+
+
 def _clip(text: str | None, limit: int = ERROR_TEXT_LIMIT) -> str | None:
     return None if text is None else text[:limit]
-
-
-@dataclass(frozen=True)
-class FaceRecord:
-    face_index: int
-    left: int
-    top: int
-    width: int
-    height: int
-    detection_score: float | None
-    crop_blob: str | None
-    embedding: bytes | None = None
-    persisted_face_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,13 +70,6 @@ class TextLineRecord:
     def rectangle(self) -> tuple[int, int, int, int]:
         xs, ys = self.polygon[0::2], self.polygon[1::2]
         return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
-
-
-@dataclass(frozen=True)
-class MatchRecord:
-    face_id: str
-    matched_face_id: str
-    confidence: float
 
 
 @dataclass(frozen=True)
@@ -97,22 +103,22 @@ _FAIL_UNFINISHED_JOB = (
 )
 
 
-def face_id(job_id: uuid.UUID, face_index: int) -> str:
-    return str(uuid.uuid5(job_id, f"face/{face_index}"))
-
-
 class JobRecords:
     def __init__(self, database: Database) -> None:
         self._db = database
+        self.persons = PersonStore(database)
+        self._faces = FaceRows(self.persons)
 
     def start_job(self, job: JobMessage) -> bool:
-        """Record a job as processing. False when this very job already finished (a repeated trigger)."""
+        """Record a job as processing. False when this very job already finished (a repeated trigger);
+        a job that failed to start (failed at ``ingest``) starts again."""
         now = utc_now()
         with self._db.transaction() as cursor:
             row = cursor.execute(
-                "SELECT job_id, status FROM images WHERE image_id = ?", str(job.image_id)
+                "SELECT job_id, status, failed_step FROM images WHERE image_id = ?", str(job.image_id)
             ).fetchone()
-            if row is not None and str(row[0]).lower() == str(job.job_id) and row[1] != "processing":
+            same_job = row is not None and str(row[0]).lower() == str(job.job_id)
+            if same_job and row[1] != JobStatus.PROCESSING and row[2] != INGEST_STEP:
                 return False
             # Both statements take the same parameters, in this order.
             params = (
@@ -170,6 +176,13 @@ class JobRecords:
             )  # fmt: skip
             return cursor.rowcount > 0
 
+    def fail_ingest(self, job: JobMessage, reason: str) -> bool:
+        """An upload whose job could not start, failed at ``ingest`` with the reason; True if recorded.
+
+        Nothing changes when this very job already finished, or a newer upload of the blob owns the row.
+        """
+        return self.start_job(job) and self.fail_job(job, INGEST_STEP, reason)
+
     def complete_job(self, job: JobMessage, outcome: JobOutcome) -> bool:
         """Write the job's results and mark it complete, in one transaction. False if superseded."""
         now = utc_now()
@@ -186,16 +199,7 @@ class JobRecords:
             )  # fmt: skip
             if cursor.rowcount == 0:
                 return False
-            self._store_faces(cursor, job, outcome.faces)
-            if outcome.matches:
-                cursor.executemany(
-                    "INSERT INTO face_matches (face_id, matched_face_id, confidence) SELECT ?, ?, ? WHERE NOT EXISTS "
-                    "(SELECT 1 FROM face_matches WHERE face_id = ? AND matched_face_id = ?)",
-                    [
-                        (m.face_id, m.matched_face_id, m.confidence, m.face_id, m.matched_face_id)
-                        for m in outcome.matches
-                    ],
-                )
+            self._faces.store(cursor, job, outcome.faces, outcome.matches)
             self._replace_rows(
                 cursor, "image_tags", image_id,
                 "INSERT INTO image_tags (image_id, tag, confidence) VALUES (?, ?, ?)",
@@ -227,68 +231,19 @@ class JobRecords:
                 )
         return True
 
-    @staticmethod
-    def _store_faces(cursor, job: JobMessage, faces: Sequence[FaceRecord] | None) -> None:
-        """This job's faces, updated in place (face ids are fixed by the job); other faces of the image go.
-
-        Faces of an older upload of the blob, and faces a forced reprocess no longer finds, are deleted
-        with the index entries and matches that point at them (matches pointing at a face have no foreign
-        key to cascade from).
-        """
-        image_id, job_id = str(job.image_id), str(job.job_id)
-        keep = len(faces) if faces is not None else None
-        params = (image_id, job_id, keep if keep is not None else 2**31 - 1)
-        cursor.execute(
-            "DELETE FROM face_matches WHERE matched_face_id IN "
-            "(SELECT face_id FROM faces WHERE image_id = ? AND (job_id <> ? OR face_index >= ?))",
-            *params,
-        )
-        cursor.execute(
-            "DELETE FROM face_index WHERE face_id IN "
-            "(SELECT face_id FROM faces WHERE image_id = ? AND (job_id <> ? OR face_index >= ?))",
-            *params,
-        )
-        cursor.execute("DELETE FROM faces WHERE image_id = ? AND (job_id <> ? OR face_index >= ?)", *params)
-        if not faces:
-            return
-        rows = [
-            (face.left, face.top, face.width, face.height, face.detection_score, face.crop_blob, face.embedding,
-             face.persisted_face_id, face_id(job.job_id, face.face_index))
-            for face in faces
-        ]  # fmt: skip
-        cursor.executemany(
-            "UPDATE faces SET rect_left = ?, rect_top = ?, rect_width = ?, rect_height = ?, detection_score = ?, "
-            "crop_blob = ?, embedding = ?, persisted_face_id = COALESCE(?, persisted_face_id) WHERE face_id = ?",
-            rows,
-        )
-        cursor.executemany(
-            "INSERT INTO faces (face_id, image_id, job_id, face_index, rect_left, rect_top, rect_width, "
-            "rect_height, detection_score, crop_blob, embedding, persisted_face_id) "
-            "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM faces WHERE face_id = ?)",
-            [
-                (face_id(job.job_id, face.face_index), image_id, job_id, face.face_index, face.left, face.top,
-                 face.width, face.height, face.detection_score, face.crop_blob, face.embedding,
-                 face.persisted_face_id, face_id(job.job_id, face.face_index))
-                for face in faces
-            ],
-        )  # fmt: skip
-
-    def erase_image(self, image_id: str) -> None:
-        """Delete every row of an image, in one transaction (tags, text, faces, results cascade)."""
+    def erase_image(self, image_id: str, actor: str) -> None:
+        """Delete every row of an image, in one transaction (tags, text, faces, results cascade), its faces out
+        of their persons and its decisions; the audit keeps one row naming only the image id, actor and time."""
         with self._db.transaction() as cursor:
-            cursor.execute(
-                "DELETE FROM face_matches WHERE face_id IN (SELECT face_id FROM faces WHERE image_id = ?) "
-                "OR matched_face_id IN (SELECT face_id FROM faces WHERE image_id = ?)",
-                image_id, image_id,
-            )  # fmt: skip
+            self._faces.erase(cursor, image_id)
             cursor.execute(
                 "DELETE FROM rejected_messages WHERE job_id IN (SELECT job_id FROM step_runs WHERE image_id = ?) "
                 "OR job_id IN (SELECT job_id FROM images WHERE image_id = ?)",
                 image_id, image_id,
             )  # fmt: skip
             cursor.execute("DELETE FROM step_runs WHERE image_id = ?", image_id)
-            cursor.execute("DELETE FROM face_index WHERE image_id = ?", image_id)
             cursor.execute("DELETE FROM images WHERE image_id = ?", image_id)
+            audit.record(cursor, actor, Action.FORGET, image_id)
 
     def restart_job(self, job: JobMessage) -> None:
         """Mark an image processing again for a reprocess of its current job."""

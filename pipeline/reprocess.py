@@ -18,9 +18,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
+from pipeline import audit
+from pipeline.audit import UNNAMED_ACTOR, Action
 from pipeline.contract import BlobRef, JobMessage, StepResult, utc_now
 from pipeline.errors import ConfigurationError
-from pipeline.routing import queue_name, validate_pipeline
+from pipeline.helper import dispatch
+from pipeline.routing import validate_pipeline
 from pipeline.runtime import Runtime, job_log
 from pipeline.step import ImageSource
 
@@ -79,7 +82,12 @@ def _plan(runtime: Runtime, done: dict[str, dict], force: bool, has_original: bo
 
 
 def reprocess(
-    runtime: Runtime, *, batch: str | None = None, status: str | None = None, force: bool = False
+    runtime: Runtime,
+    *,
+    batch: str | None = None,
+    status: str | None = None,
+    force: bool = False,
+    actor: str = UNNAMED_ACTOR,
 ) -> ReprocessSummary:
     """Queue the selected images (a batch, a status, both, or all) through the steps they lack."""
     queued = up_to_date = 0
@@ -110,31 +118,14 @@ def reprocess(
             created_at=now,
         )
         runtime.records.restart_job(message)
-        runtime.storage.send(queue_name(message.current_step), runtime.claims.encode(message))
+        dispatch(runtime, message)
         job_log(log, message.job_id).info(
             "reprocessing %s: %s", blob_name, ",".join(steps[position:]) + (" (forced)" if force else "")
         )
         queued += 1
+    with runtime.database.transaction() as cursor:
+        audit.record(
+            cursor, actor, Action.REPROCESS, batch=batch, status=status, force=force, queued=queued,
+            up_to_date=up_to_date,
+        )  # fmt: skip
     return ReprocessSummary(queued=queued, up_to_date=up_to_date)
-
-
-def reprocess_request(runtime: Runtime, params: dict[str, object]) -> tuple[int, dict]:
-    """The HTTP form: ``{"batch": ...}``, ``{"status": ...}`` (both may combine) or ``{"all": true}``; ``force``."""
-    unknown = sorted(set(params) - {"batch", "status", "all", "force", "code"})
-    if unknown:
-        return 400, {"error": f"unknown parameter(s): {', '.join(unknown)}; use batch, status, all, force"}
-    flags = {}
-    for name in ("all", "force"):
-        value = params.get(name, False)
-        if isinstance(value, str):
-            value = {"true": True, "false": False}.get(value.lower(), value)
-        if not isinstance(value, bool):
-            return 400, {"error": f"{name} must be true or false"}
-        flags[name] = value
-    batch, status = params.get("batch"), params.get("status")
-    if batch is None and status is None and not flags["all"]:
-        return 400, {"error": "say which images: batch, status, or all=true"}
-    if status is not None and status not in STATUSES:
-        return 400, {"error": f"status must be one of {', '.join(STATUSES)}"}
-    summary = reprocess(runtime, batch=batch, status=status, force=flags["force"])
-    return 202, summary.as_dict()

@@ -13,6 +13,8 @@ from pipeline.step import Step
 
 QUEUE_PREFIX = "step-"
 POISON_SUFFIX = "-poison"
+# Where the Functions host puts uploads whose blob trigger failed on every retry (in the host's storage).
+INGEST_POISON_QUEUE = "webjobs-blobtrigger-poison"
 
 
 def queue_name(step: str) -> str:
@@ -21,10 +23,6 @@ def queue_name(step: str) -> str:
 
 def poison_queue_name(queue: str) -> str:
     return f"{queue}{POISON_SUFFIX}"
-
-
-def parse_step_list(value: str) -> list[str]:
-    return [part.strip().lower() for part in value.split(",") if part.strip()]
 
 
 def validate_pipeline(steps: Sequence[str], registry: Mapping[str, Step]) -> tuple[str, ...]:
@@ -40,7 +38,7 @@ def validate_pipeline(steps: Sequence[str], registry: Mapping[str, Step]) -> tup
             )
         if name in seen:
             raise ConfigurationError(f"PIPELINE_STEPS lists step {name!r} twice")
-        missing = [required for required in step.requires if required not in seen]
+        missing = [required.name for required in step.requires if required.name not in seen]
         if missing:
             raise ConfigurationError(
                 f"PIPELINE_STEPS lists step {name!r} before {', '.join(map(repr, missing))}, which it requires"

@@ -1,4 +1,11 @@
-"""Process-wide services built once from the app settings: storage, SQL, claim check, the step list."""
+"""``Runtime``: the one composition root. Every service a process uses is built here, once, from the settings.
+
+Storage, SQL, the job records, the claim check, the vision providers, the Azure SDK clients with their
+sign-in and rate limiters, and the face match indexes. Nothing else in the code base keeps a client, a
+model or a cache at module level: a second ``Runtime`` (a test, a second configuration) shares nothing with
+the first. Building a runtime opens no connection; providers and indexes are built on first use, since a
+step that never runs should not pay for a model or a remote list.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +20,16 @@ from typing import Any
 from pipeline.claimcheck import ClaimCheck
 from pipeline.contract import SCHEMA_VERSION
 from pipeline.db import Database
-from pipeline.faceindex import AzureFaceIndex, FaceIndex, LocalFaceIndex
+from pipeline.errors import ConfigurationError
+from pipeline.faces.index import FaceIndex
+from pipeline.faces.reviews import Reviews
+from pipeline.faces.store import FaceIndexStore
 from pipeline.records import JobRecords
-from pipeline.routing import parse_step_list, queue_name, validate_pipeline
-from pipeline.settings import AzureVisionSettings, Settings
+from pipeline.routing import queue_name, validate_pipeline
+from pipeline.settings import Provider, Settings
 from pipeline.step import Step
 from pipeline.storage import Storage
+from pipeline.vision.base import VisionProvider
 
 # The storage SDK logs every HTTP request at INFO; in a pipeline that is noise that drowns the job lines.
 logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
@@ -50,24 +61,6 @@ def max_dequeue_count(host_json: Path = HOST_JSON) -> int:
     )
 
 
-_FACE_INDEX_LOCK = threading.Lock()
-
-
-def _build_face_index(provider: str, database: Database) -> FaceIndex:
-    if provider == "local":
-        return LocalFaceIndex(database)
-    from pipeline.vision.azure import AzureFaceList
-
-    settings = AzureVisionSettings.from_environment()
-    face_list = AzureFaceList(settings)
-    face_list.ensure()
-    return AzureFaceIndex(database, face_list, settings.face_list_id)
-
-
-def configured_pipeline(settings_steps: str, registry: Mapping[str, Step]) -> tuple[str, ...]:
-    return validate_pipeline(parse_step_list(settings_steps), registry)
-
-
 @dataclass
 class Runtime:
     settings: Settings
@@ -77,34 +70,92 @@ class Runtime:
     database: Database
     records: JobRecords
     claims: ClaimCheck
+    face_store: FaceIndexStore
+    reviews: Reviews
     max_dequeue_count: int
-    _face_indexes: dict[str, FaceIndex] = field(default_factory=dict)
+    _providers: dict[Provider, VisionProvider] = field(default_factory=dict)
+    _face_indexes: dict[Provider, FaceIndex] = field(default_factory=dict)
+    _azure_accounts: Any = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def from_settings(cls, settings: Settings, registry: Mapping[str, Step]) -> Runtime:
         storage = Storage.from_settings(settings.storage)
         database = Database(settings.sql_connection_string)
+        records = JobRecords(database)
         return cls(
             settings=settings,
             registry=registry,
-            pipeline=configured_pipeline(settings.pipeline_steps, registry),
+            pipeline=validate_pipeline(settings.pipeline_steps, registry),
             storage=storage,
             database=database,
-            records=JobRecords(database),
+            records=records,
             claims=ClaimCheck(storage),
+            face_store=FaceIndexStore(database),
+            reviews=Reviews(database, records.persons),
             max_dequeue_count=max_dequeue_count(),
         )
+
+    # --- vision -------------------------------------------------------------------------------------
+
+    def vision(self, step: str) -> VisionProvider:
+        """The process-wide provider configured for ``step``."""
+        return self.vision_provider(self.settings.vision.for_step(step))
+
+    def vision_provider(self, provider: Provider) -> VisionProvider:
+        with self._lock:
+            instance = self._providers.get(provider)
+            if instance is None:
+                instance = self._providers[provider] = self._build_provider(provider)
+            return instance
+
+    def _build_provider(self, provider: Provider) -> VisionProvider:
+        if provider is Provider.LOCAL:
+            from pipeline.vision.local import LocalVision
+
+            return LocalVision()
+        from pipeline.vision.azure import AzureVision
+
+        return AzureVision(self._accounts())
+
+    def _accounts(self):
+        """The Azure SDK clients, sign-in and pacers; the caller holds the lock."""
+        if self._azure_accounts is None:
+            if self.settings.azure is None:
+                raise ConfigurationError(
+                    "the azure provider is needed (a face indexed by it, or a step configured for it), but "
+                    "VISION_PROVIDER selects azure for no step, so its settings were not given"
+                )
+            from pipeline.vision.azure import AzureAccounts
+
+            self._azure_accounts = AzureAccounts(self.settings.azure)
+        return self._azure_accounts
+
+    # --- face matching ------------------------------------------------------------------------------
 
     def face_index(self, step: str) -> FaceIndex:
         """The process-wide match index of the provider configured for ``step``."""
         return self.face_index_for_provider(self.settings.vision.for_step(step))
 
-    def face_index_for_provider(self, name: str) -> FaceIndex:
-        with _FACE_INDEX_LOCK:
-            index = self._face_indexes.get(name)
+    def face_index_for_provider(self, provider: str) -> FaceIndex:
+        provider = Provider(provider)
+        with self._lock:
+            index = self._face_indexes.get(provider)
             if index is None:
-                index = self._face_indexes[name] = _build_face_index(name, self.database)
+                index = self._face_indexes[provider] = self._build_face_index(provider)
             return index
+
+    def _build_face_index(self, provider: Provider) -> FaceIndex:
+        if provider is Provider.LOCAL:
+            from pipeline.faces.local_index import LocalFaceIndex
+
+            return LocalFaceIndex(self.face_store)
+        from pipeline.faces.face_list_index import AzureFaceIndex
+        from pipeline.vision.azure import AzureFaceList
+
+        face_list = AzureFaceList(self._accounts())
+        face_list.ensure()
+        return AzureFaceIndex(self.face_store, face_list)
 
     def describe(self) -> dict[str, Any]:
         """What an operator needs to see to check the configuration (served at GET /api/health)."""
@@ -117,9 +168,10 @@ class Runtime:
 
 
 class LazyRuntime:
-    """Builds the runtime on first use, so importing the function app never opens a connection."""
+    """Builds the runtime from settings already checked, on first use: importing the app connects nothing."""
 
-    def __init__(self, registry: Mapping[str, Step]) -> None:
+    def __init__(self, settings: Settings, registry: Mapping[str, Step]) -> None:
+        self.settings = settings
         self._registry = registry
         self._runtime: Runtime | None = None
         self._lock = threading.Lock()
@@ -128,5 +180,5 @@ class LazyRuntime:
         if self._runtime is None:
             with self._lock:
                 if self._runtime is None:
-                    self._runtime = Runtime.from_settings(Settings.from_environment(), self._registry)
+                    self._runtime = Runtime.from_settings(self.settings, self._registry)
         return self._runtime

@@ -1,21 +1,33 @@
-"""Every app setting the pipeline reads, in one place.
+"""Every app setting the pipeline reads, parsed once, at startup, into typed settings.
 
-``local.settings.json.example`` documents each of them for local runs; the Azure templates set the same
-names. Nothing else in the code base reads ``os.environ`` for pipeline configuration.
+:meth:`Settings.from_environment` is the one place that reads the pipeline's configuration from the
+environment (app settings are environment variables in Azure; locally ``local.settings.json`` fills what the
+environment lacks, see :mod:`pipeline.settings_file`). It checks every value before anything connects: a
+missing or malformed setting raises :class:`~pipeline.errors.ConfigurationError` whose message has one line
+per problem, each naming the setting and saying what to set. ``local.settings.json.example`` documents each
+setting; the Azure templates set the same names.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipeline.errors import ConfigurationError
+from pipeline.routing import validate_pipeline
+from pipeline.step import Step
 
 STORAGE_CONNECTION = "AzureWebJobsStorage"
 PIPELINE_STEPS = "PIPELINE_STEPS"
 SQL_CONNECTION_STRING = "SQL_CONNECTION_STRING"
 VISION_PROVIDER = "VISION_PROVIDER"
+VISION_AUTH = "VISION_AUTH"
 VISION_ENDPOINT = "VISION_ENDPOINT"
 VISION_KEY = "VISION_KEY"
 FACE_ENDPOINT = "FACE_ENDPOINT"
@@ -26,20 +38,14 @@ FACE_RATE_LIMIT = "FACE_RATE_LIMIT"
 FACE_DETECT_GRID = "FACE_DETECT_GRID"
 ORIGINAL_RETENTION = "ORIGINAL_RETENTION"
 
-PROVIDERS = ("local", "azure")
+DEFAULT_PIPELINE_STEPS = "normalize,analyze,ocr,faces,facematch,persist"
 DEFAULT_FACE_LIST_ID = "imaginem-faces"
 # Computer Vision S1 and Face S0 accept 10 transactions per second per account.
 DEFAULT_RATE_LIMIT = 10.0
 MAX_FACE_DETECT_GRID = 16
-
-DEFAULT_PIPELINE_STEPS = "normalize,analyze,ocr,faces,facematch,persist"
-
-# ORIGINAL_RETENTION: what happens to an uploaded original once its job is complete. ``keep`` (the default:
-# nothing is deleted unless someone chose so) or ``delete-after-complete`` (the working copy, without any
-# metadata, stands in for it). Failed images always keep their original, so they can be fixed and reprocessed.
-KEEP_ORIGINAL = "keep"
-DELETE_ORIGINAL_AFTER_COMPLETE = "delete-after-complete"
-RETENTION_POLICIES = (KEEP_ORIGINAL, DELETE_ORIGINAL_AFTER_COMPLETE)
+# Azure Face: a LargeFaceList id is lowercase letters, digits, '-' and '_', at most 64 characters.
+_FACE_LIST_ID = re.compile(r"^[a-z0-9_-]{1,64}$")
+_ENDPOINT = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", re.IGNORECASE)
 
 # Every app setting the pipeline's code reads. Deployment templates must set exactly these (plus the
 # platform's own); a test holds the two lists together. Identity-based storage is configured through
@@ -49,6 +55,7 @@ APP_SETTINGS: tuple[str, ...] = (
     PIPELINE_STEPS,
     SQL_CONNECTION_STRING,
     VISION_PROVIDER,
+    VISION_AUTH,
     VISION_ENDPOINT,
     VISION_KEY,
     FACE_ENDPOINT,
@@ -61,21 +68,36 @@ APP_SETTINGS: tuple[str, ...] = (
 )
 
 
-def pipeline_steps_setting(environ: Mapping[str, str] | None = None) -> str:
-    """PIPELINE_STEPS as configured, or the default; read alone at startup to validate the step list."""
-    env = os.environ if environ is None else environ
-    return env.get(PIPELINE_STEPS, "").strip() or DEFAULT_PIPELINE_STEPS
+class Provider(StrEnum):
+    LOCAL = "local"
+    AZURE = "azure"
 
 
-def original_retention_setting(environ: Mapping[str, str] | None = None) -> str:
-    """ORIGINAL_RETENTION as configured (default ``keep``); an unknown value stops startup."""
-    env = os.environ if environ is None else environ
-    value = env.get(ORIGINAL_RETENTION, "").strip().lower() or KEEP_ORIGINAL
-    if value not in RETENTION_POLICIES:
-        raise ConfigurationError(
-            f"{ORIGINAL_RETENTION}: unknown policy {value!r}; use {' or '.join(RETENTION_POLICIES)}"
-        )
-    return value
+class Retention(StrEnum):
+    """ORIGINAL_RETENTION: what happens to an uploaded original once its job is complete.
+
+    ``keep`` (the default: nothing is deleted unless someone chose so) or ``delete-after-complete`` (the
+    working copy, without any metadata, stands in for it). Failed images always keep their original.
+    """
+
+    KEEP = "keep"
+    DELETE_AFTER_COMPLETE = "delete-after-complete"
+
+
+class VisionAuth(StrEnum):
+    """How the azure provider signs in: account keys, or Microsoft Entra ID (managed identity in Azure)."""
+
+    KEY = "key"
+    IDENTITY = "identity"
+
+
+def _choices(enum: type[StrEnum]) -> str:
+    return " or ".join(repr(member.value) for member in enum)
+
+
+def parse_step_list(value: str) -> tuple[str, ...]:
+    """PIPELINE_STEPS as step names: the one parser of the setting."""
+    return tuple(part.strip().lower() for part in value.split(",") if part.strip())
 
 
 @dataclass(frozen=True)
@@ -85,28 +107,127 @@ class VisionChoice:
     Examples: ``local``; ``azure``; ``azure,facematch=local`` (Azure for everything but face matching).
     """
 
-    default: str
-    per_step: Mapping[str, str]
+    default: Provider = Provider.LOCAL
+    per_step: Mapping[str, Provider] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, value: str) -> VisionChoice:
-        parts = [part.strip().lower() for part in (value or "local").split(",") if part.strip()]
-        default, overrides = "local", {}
-        for part in parts:
-            step, equals, provider = part.partition("=")
-            chosen = provider.strip() if equals else step
-            if chosen not in PROVIDERS:
+    def parse(cls, value: str, steps: Collection[str] | None = None) -> VisionChoice:
+        """Parse the setting; with ``steps``, an override must name one of them."""
+        default, overrides = Provider.LOCAL, {}
+        for part in (part.strip().lower() for part in (value or "").split(",")):
+            if not part:
+                continue
+            step, equals, chosen = (item.strip() for item in part.partition("="))
+            name = chosen if equals else step
+            if name not in Provider.__members__.values():
                 raise ConfigurationError(
-                    f"{VISION_PROVIDER}: unknown provider {chosen!r} in {value!r}; use {' or '.join(PROVIDERS)}"
+                    f"{VISION_PROVIDER}: unknown provider {name!r} in {value!r}; use {_choices(Provider)}"
                 )
-            if equals:
-                overrides[step.strip()] = chosen
+            if not equals:
+                default = Provider(name)
+            elif steps is not None and step not in steps:
+                raise ConfigurationError(
+                    f"{VISION_PROVIDER}: {part!r} overrides the provider of an unknown step {step!r}; "
+                    f"steps: {', '.join(sorted(steps))}"
+                )
             else:
-                default = chosen
+                overrides[step] = Provider(name)
         return cls(default=default, per_step=overrides)
 
-    def for_step(self, step: str) -> str:
+    def for_step(self, step: str) -> Provider:
         return self.per_step.get(step, self.default)
+
+    def uses(self, provider: Provider) -> bool:
+        return self.default is provider or provider in self.per_step.values()
+
+
+class AzureVisionSettings(BaseModel):
+    """The Computer Vision and Face accounts of the azure provider.
+
+    ``auth`` decides how requests are signed: ``key`` (``vision_key``/``face_key``; Key Vault references in
+    Azure) or ``identity`` (a Microsoft Entra token of the app's managed identity, or of ``az login`` on an
+    operator's machine; no key anywhere). ``*_rate_limit`` is the requests/s this process sends to each account
+    (None: unpaced); ``face_detect_grid`` how many images one Face detect call may cover (1: one per call).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    vision_endpoint: str
+    face_endpoint: str
+    auth: VisionAuth = VisionAuth.KEY
+    vision_key: str = Field(default="", repr=False)
+    face_key: str = Field(default="", repr=False)
+    face_list_id: str = DEFAULT_FACE_LIST_ID
+    vision_rate_limit: float | None = DEFAULT_RATE_LIMIT
+    face_rate_limit: float | None = DEFAULT_RATE_LIMIT
+    face_detect_grid: int = 1
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    pipeline_steps: tuple[str, ...] = parse_step_list(DEFAULT_PIPELINE_STEPS)
+    sql_connection_string: str
+    storage: Mapping[str, str]  # AzureWebJobsStorage and its identity-based ``AzureWebJobsStorage__*`` keys
+    vision: VisionChoice = VisionChoice()
+    azure: AzureVisionSettings | None = None  # set whenever VISION_PROVIDER selects azure for any step
+    original_retention: Retention = Retention.KEEP
+
+    @field_validator("pipeline_steps", mode="before")
+    @classmethod
+    def _step_list(cls, value: Any) -> Any:
+        return parse_step_list(value) if isinstance(value, str) else value
+
+    @classmethod
+    def from_environment(
+        cls, environ: Mapping[str, str] | None = None, registry: Mapping[str, Step] | None = None
+    ) -> Settings:
+        """Parse and check every setting; with the step ``registry``, the step list and overrides too."""
+        env = os.environ if environ is None else environ
+        problems: list[str] = []
+
+        def checked(parse: Callable[[], Any], default: Any = None) -> Any:
+            try:
+                return parse()
+            except ConfigurationError as exc:
+                problems.append(str(exc))
+                return default
+
+        pipeline = checked(lambda: _pipeline_steps(env, registry), ())
+        vision = checked(lambda: VisionChoice.parse(env.get(VISION_PROVIDER, ""), registry), VisionChoice())
+        rates = {
+            name: checked(lambda name=name: _rate_limit(env, name))
+            for name in (VISION_RATE_LIMIT, FACE_RATE_LIMIT)
+        }
+        grid = checked(lambda: _grid_size(env), 1)
+        azure = None
+        if vision.uses(Provider.AZURE):
+            azure = checked(lambda: _azure_accounts(env, rates, grid))
+        settings = dict(
+            pipeline_steps=pipeline,
+            sql_connection_string=checked(lambda: _sql_connection_string(env), ""),
+            storage=checked(lambda: _storage(env), {}),
+            vision=vision,
+            azure=azure,
+            original_retention=checked(lambda: _retention(env), Retention.KEEP),
+        )
+        if problems:
+            raise ConfigurationError("\n".join(problems))
+        return cls(**settings)
+
+
+def _pipeline_steps(env: Mapping[str, str], registry: Mapping[str, Step] | None) -> tuple[str, ...]:
+    if PIPELINE_STEPS not in env:
+        return parse_step_list(DEFAULT_PIPELINE_STEPS)
+    parsed = parse_step_list(env[PIPELINE_STEPS])
+    if not parsed:
+        raise ConfigurationError(
+            f"{PIPELINE_STEPS} is set but lists no step ({env[PIPELINE_STEPS]!r}): list the steps, e.g. "
+            f"{DEFAULT_PIPELINE_STEPS}, or remove the setting for that default"
+        )
+    if registry is not None:
+        validate_pipeline(parsed, registry)
+    return parsed
 
 
 def _rate_limit(env: Mapping[str, str], name: str) -> float | None:
@@ -120,14 +241,14 @@ def _rate_limit(env: Mapping[str, str], name: str) -> float | None:
         value = -1.0
     if not value >= 0 or value == float("inf"):
         raise ConfigurationError(
-            f"{name} must be a number of requests per second (0 or empty: off), got {text!r}"
+            f"{name} must be a number of requests per second (0 or empty: no pacing), got {text!r}"
         )
     return value or None
 
 
 def _grid_size(env: Mapping[str, str]) -> int:
     text = env.get(FACE_DETECT_GRID, "").strip() or "1"
-    if not text.isdigit() or not 0 <= int(text) <= MAX_FACE_DETECT_GRID:
+    if not text.isascii() or not text.isdigit() or not 0 <= int(text) <= MAX_FACE_DETECT_GRID:
         raise ConfigurationError(
             f"{FACE_DETECT_GRID} must be a number of images per Face detect call from 1 to "
             f"{MAX_FACE_DETECT_GRID} (0 or 1: off), got {text!r}"
@@ -135,78 +256,116 @@ def _grid_size(env: Mapping[str, str]) -> int:
     return max(1, int(text))
 
 
-@dataclass(frozen=True)
-class AzureVisionSettings:
-    """Endpoints and keys of the Computer Vision and Face accounts (keys are Key Vault references in Azure).
+def _retention(env: Mapping[str, str]) -> Retention:
+    value = env.get(ORIGINAL_RETENTION, "").strip().lower() or Retention.KEEP.value
+    if value not in Retention.__members__.values():
+        raise ConfigurationError(f"{ORIGINAL_RETENTION}: unknown policy {value!r}; use {_choices(Retention)}")
+    return Retention(value)
 
-    ``*_rate_limit`` is the requests/s this process sends to each account (None: unpaced);
-    ``face_detect_grid`` how many images one Face detect call may cover (1: one image per call).
-    """
 
-    vision_endpoint: str
-    vision_key: str
-    face_endpoint: str
-    face_key: str
-    face_list_id: str
-    vision_rate_limit: float | None = DEFAULT_RATE_LIMIT
-    face_rate_limit: float | None = DEFAULT_RATE_LIMIT
-    face_detect_grid: int = 1
-
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> AzureVisionSettings:
-        env = os.environ if environ is None else environ
-        values = {
-            name: env.get(name, "").strip() for name in (VISION_ENDPOINT, VISION_KEY, FACE_ENDPOINT, FACE_KEY)
-        }
-        missing = [name for name, value in values.items() if not value]
-        if missing:
-            raise ConfigurationError(
-                f"{VISION_PROVIDER} selects azure, but {', '.join(missing)} is not set "
-                "(see local.settings.json.example)"
-            )
-        return cls(
-            vision_endpoint=values[VISION_ENDPOINT],
-            vision_key=values[VISION_KEY],
-            face_endpoint=values[FACE_ENDPOINT],
-            face_key=values[FACE_KEY],
-            face_list_id=env.get(FACE_LIST_ID, "").strip() or DEFAULT_FACE_LIST_ID,
-            vision_rate_limit=_rate_limit(env, VISION_RATE_LIMIT),
-            face_rate_limit=_rate_limit(env, FACE_RATE_LIMIT),
-            face_detect_grid=_grid_size(env),
+def _endpoint(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(
+            f"{name} is not set, but {VISION_PROVIDER} selects azure: give the account's endpoint, "
+            "e.g. https://<account>.cognitiveservices.azure.com/ (see local.settings.json.example)"
         )
+    if not _ENDPOINT.match(value):
+        raise ConfigurationError(
+            f"{name} must be an http(s) URL like https://<account>.cognitiveservices.azure.com/, got {value!r}"
+        )
+    return value
 
 
-@dataclass(frozen=True)
-class Settings:
-    pipeline_steps: str
-    sql_connection_string: str
-    storage: Mapping[str, str]  # AzureWebJobsStorage and its identity-based ``AzureWebJobsStorage__*`` keys
-    vision: VisionChoice = VisionChoice(default="local", per_step={})
-    original_retention: str = KEEP_ORIGINAL
-
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        sql = env.get(SQL_CONNECTION_STRING, "").strip()
-        if not sql:
-            raise ConfigurationError(
-                f"app setting {SQL_CONNECTION_STRING} is not set: give an ODBC connection string "
-                "(see local.settings.json.example)"
+def _azure_accounts(
+    env: Mapping[str, str], rates: Mapping[str, float | None], grid: int
+) -> AzureVisionSettings:
+    problems: list[str] = []
+    endpoints = {}
+    for name in (VISION_ENDPOINT, FACE_ENDPOINT):
+        try:
+            endpoints[name] = _endpoint(env, name)
+        except ConfigurationError as exc:
+            problems.append(str(exc))
+    auth_text = env.get(VISION_AUTH, "").strip().lower()
+    keys = {name: env.get(name, "").strip() for name in (VISION_KEY, FACE_KEY)}
+    auth: VisionAuth | None = VisionAuth.KEY
+    if auth_text and auth_text not in VisionAuth.__members__.values():
+        problems.append(f"{VISION_AUTH}: unknown sign-in {auth_text!r}; use {_choices(VisionAuth)}")
+        auth = None  # which keys are needed depends on the sign-in, so there is nothing more to say
+    elif auth_text:
+        auth = VisionAuth(auth_text)
+    if auth is VisionAuth.KEY:
+        missing = [name for name, value in keys.items() if not value]
+        if missing:
+            problems.append(
+                f"{' and '.join(missing)} not set, but {VISION_PROVIDER} selects azure with key sign-in: set "
+                f"{' and '.join(missing)}, or {VISION_AUTH}=identity to sign in with Microsoft Entra ID "
+                "(the app's managed identity in Azure, `az login` locally)"
             )
-        storage = {
-            key: value
-            for key, value in env.items()
-            if key == STORAGE_CONNECTION or key.startswith(STORAGE_CONNECTION + "__")
-        }
-        if not storage:
-            raise ConfigurationError(
-                f"app setting {STORAGE_CONNECTION} is not set: give a storage connection string or "
-                f"{STORAGE_CONNECTION}__blobServiceUri and {STORAGE_CONNECTION}__queueServiceUri"
-            )
-        return cls(
-            pipeline_steps=pipeline_steps_setting(env),
-            sql_connection_string=sql,
-            storage=storage,
-            vision=VisionChoice.parse(env.get(VISION_PROVIDER, "")),
-            original_retention=original_retention_setting(env),
+    face_list_id = env.get(FACE_LIST_ID, "").strip() or DEFAULT_FACE_LIST_ID
+    if not _FACE_LIST_ID.match(face_list_id):
+        problems.append(
+            f"{FACE_LIST_ID} must be 1-64 lowercase letters, digits, '-' or '_', got {face_list_id!r}"
+        )
+    if problems:
+        raise ConfigurationError("\n".join(problems))
+    return AzureVisionSettings(
+        vision_endpoint=endpoints[VISION_ENDPOINT],
+        face_endpoint=endpoints[FACE_ENDPOINT],
+        auth=auth,
+        vision_key=keys[VISION_KEY] if auth is VisionAuth.KEY else "",
+        face_key=keys[FACE_KEY] if auth is VisionAuth.KEY else "",
+        face_list_id=face_list_id,
+        vision_rate_limit=rates[VISION_RATE_LIMIT],
+        face_rate_limit=rates[FACE_RATE_LIMIT],
+        face_detect_grid=grid,
+    )
+
+
+def _sql_connection_string(env: Mapping[str, str]) -> str:
+    from pipeline.db import check_connection_string
+
+    value = env.get(SQL_CONNECTION_STRING, "").strip()
+    if not value:
+        raise ConfigurationError(
+            f"{SQL_CONNECTION_STRING} is not set: give an ODBC connection string, "
+            "'Driver=SQLite3;Database=.local/imaginem.db' locally (see local.settings.json.example)"
+        )
+    check_connection_string(value)
+    return value
+
+
+def _storage(env: Mapping[str, str]) -> dict[str, str]:
+    storage = {
+        key: value
+        for key, value in env.items()
+        if key == STORAGE_CONNECTION or key.startswith(STORAGE_CONNECTION + "__")
+    }
+    connection_string = storage.get(STORAGE_CONNECTION, "").strip()
+    prefix = STORAGE_CONNECTION + "__"
+    identity_based = any(storage.get(prefix + key, "").strip() for key in ("blobServiceUri", "accountName"))
+    if not connection_string and not identity_based:
+        raise ConfigurationError(
+            f"{STORAGE_CONNECTION} is not set: give a storage connection string ('UseDevelopmentStorage=true' "
+            f"for Azurite on its default ports) or {prefix}blobServiceUri and {prefix}queueServiceUri"
+        )
+    if connection_string:
+        _check_storage_connection_string(connection_string)
+    return storage
+
+
+def _check_storage_connection_string(value: str) -> None:
+    parts = dict(
+        (key.strip().lower(), item.strip())
+        for key, _, item in (part.partition("=") for part in value.split(";"))
+        if key.strip()
+    )
+    if parts.get("usedevelopmentstorage", "").lower() == "true":
+        return
+    has_account = "accountname" in parts and ("accountkey" in parts or "sharedaccesssignature" in parts)
+    if not (has_account or "blobendpoint" in parts):
+        raise ConfigurationError(
+            f"{STORAGE_CONNECTION} is not a storage connection string (it needs AccountName and AccountKey, "
+            "or UseDevelopmentStorage=true): copy it from the storage account's Access keys"
         )

@@ -11,7 +11,7 @@ import logging
 from abc import ABC, abstractmethod
 from enum import StrEnum
 from functools import cached_property
-from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from pipeline.artifacts import Artifacts
     from pipeline.contract import JobMessage
-    from pipeline.faceindex import FaceIndex
+    from pipeline.faces.index import FaceIndex
     from pipeline.records import JobRecords
     from pipeline.vision.base import VisionImage, VisionProvider
 
@@ -37,14 +37,26 @@ class ImageSource(StrEnum):
 
 
 class Step(ABC, Generic[OutputT]):
-    """Base of every step. Subclasses declare their contract as class attributes and implement ``run``."""
+    """Base of every step. Subclasses declare their contract as class attributes and implement ``run``.
+
+    ``class Faces(Step[FacesOutput])`` is the whole output declaration: ``produces`` is read from the type
+    argument. ``requires`` names the step classes whose results this one reads.
+    """
 
     name: ClassVar[str]
-    requires: ClassVar[tuple[str, ...]] = ()
+    requires: ClassVar[tuple[type[Step], ...]] = ()
     produces: ClassVar[type[BaseModel]]
     reads: ClassVar[ImageSource] = ImageSource.WORKING
     # A terminal step ends every pipeline: it must be listed last and forwards nothing.
     terminal: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            if get_origin(base) is Step:
+                (output,) = get_args(base)
+                if isinstance(output, type) and issubclass(output, BaseModel):
+                    cls.produces = output
 
     @abstractmethod
     def run(self, context: StepContext) -> OutputT:
@@ -85,9 +97,9 @@ class StepContext:
         """The image this step reads: its bytes, and its pixels decoded on first use."""
         return self._image_loader.load_image(self.message)
 
-    def result(self, step: str, model: type[ModelT]) -> ModelT:
-        """An earlier step's output, validated against that step's model (claim checks resolved)."""
-        return model.model_validate(self._result_loader.output(self.message, step))
+    def result(self, step: type[Step[ModelT]]) -> ModelT:
+        """An earlier step's output as that step's model (claim checks resolved)."""
+        return step.produces.model_validate(self._result_loader.output(self.message, step.name))
 
     def outputs(self) -> dict[str, dict]:
         """Every earlier step's raw output, in pipeline order (claim checks resolved)."""

@@ -17,12 +17,17 @@ from dataclasses import dataclass
 from typing import get_args
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import (
+    AzureError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
 from azure.storage.blob import BlobServiceClient, ContentSettings
 from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient, TextBase64EncodePolicy
 
 from pipeline.contract import BlobRef, PipelineContainer
-from pipeline.errors import ConfigurationError, InputRejected
+from pipeline.errors import ConfigurationError, InputRejected, StorageUnavailable
 from pipeline.settings import STORAGE_CONNECTION
 
 log = logging.getLogger(__name__)
@@ -75,6 +80,21 @@ class Storage:
             else DefaultAzureCredential(managed_identity_client_id=client_id)
         )
         return cls(BlobServiceClient(blob_uri, credential), QueueServiceClient(queue_uri, credential))
+
+    def check(self, timeout: float = 5.0) -> None:
+        """Fail within about ``timeout`` seconds, in one line, when the account cannot be reached."""
+        try:
+            next(
+                iter(
+                    self._blobs.list_containers(results_per_page=1, retry_total=0, connection_timeout=timeout)
+                ),
+                None,
+            )
+        except AzureError as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise StorageUnavailable(
+                f"cannot reach the storage account at {self._blobs.url} ({STORAGE_CONNECTION}): {reason[:300]}"
+            ) from None
 
     # -- blobs ---------------------------------------------------------------------------------------
 
@@ -186,12 +206,26 @@ class Storage:
     def read_messages(
         self, queue: str, hide_seconds: int, limit: int = 10_000
     ) -> list[tuple[str, int, bytes]]:
-        """(id, dequeue count, decoded body) of every visible message, left in place: hidden for
-        ``hide_seconds``, after which they become visible again by themselves."""
-        return [
-            (m.id, m.dequeue_count or 0, _base64_or_empty(m.content))
-            for m in _receive_all(self._queue(queue), visibility_timeout=hide_seconds, limit=limit)
-        ]
+        """(id, dequeue count, decoded body) of every visible message, left in place.
+
+        Each is hidden for ``hide_seconds`` while the pass reads on (so it meets each message once), then made
+        visible again at once, so that a replay right after a read finds them all.
+        """
+        client = self._queue(queue)
+        received = list(_receive_all(client, visibility_timeout=hide_seconds, limit=limit))
+        for message in received:
+            with contextlib.suppress(ResourceNotFoundError):
+                # By id and receipt: given the message itself, the SDK would re-encode its content.
+                client.update_message(message.id, pop_receipt=message.pop_receipt, visibility_timeout=0)
+        return [(m.id, m.dequeue_count or 0, _base64_or_empty(m.content)) for m in received]
+
+    def consume_messages(self, queue: str, limit: int = 10_000) -> Iterator[tuple[str, bytes]]:
+        """(id, decoded body) of each visible message, deleted once the caller has handled it: a message is
+        deleted when the caller asks for the next one, and stays if the caller stops with an error."""
+        client = self._queue(queue)
+        for message in _receive_all(client, visibility_timeout=60, limit=limit):
+            yield message.id, _base64_or_empty(message.content)
+            client.delete_message(message)
 
     def queue_length(self, queue: str) -> int:
         return self._queue(queue).get_queue_properties().approximate_message_count

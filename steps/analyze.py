@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pipeline.step import Step, StepContext
 from pipeline.vision.base import Analysis
+from steps.normalize import Normalize
 
 
 class AnalyzeOutput(Analysis):
@@ -12,8 +13,7 @@ class AnalyzeOutput(Analysis):
 
 class Analyze(Step[AnalyzeOutput]):
     name = "analyze"
-    requires = ("normalize",)
-    produces = AnalyzeOutput
+    requires = (Normalize,)
 
     def run(self, context: StepContext) -> AnalyzeOutput:
         analysis = context.vision.analyze(context.image())

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from pipeline.faceindex import FaceMatch, IndexedFace
-from pipeline.records import face_id
+from pipeline.faces.index import FaceMatch, IndexedFace
+from pipeline.ids import face_id_for
 from pipeline.step import Step, StepContext
-from steps.faces import Faces, FacesOutput
+from steps.faces import Faces
 
 
 class MatchedFace(BaseModel):
@@ -24,17 +24,16 @@ class FacematchOutput(BaseModel):
 
 class Facematch(Step[FacematchOutput]):
     name = "facematch"
-    requires = (Faces.name,)
-    produces = FacematchOutput
+    requires = (Faces,)
 
     def run(self, context: StepContext) -> FacematchOutput:
-        found = context.result(Faces.name, FacesOutput)
+        found = context.result(Faces)
         index = context.face_index
         results = []
         image = context.image_bytes() if found.faces else b""
         for face in found.faces:
             indexed = IndexedFace(
-                face_id=face_id(context.message.job_id, face.index),
+                face_id=face_id_for(context.message.job_id, face.index),
                 image_id=str(context.message.image_id),
                 rectangle=face.rectangle,
                 embedding=face.embedding,

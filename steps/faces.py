@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from pipeline.contract import BlobRef
 from pipeline.step import Step, StepContext
 from pipeline.vision.base import DetectedFace, Rectangle
+from steps.normalize import Normalize
 
 # Margin around the detected box kept in a crop, as a share of the box size: enough to recognise the
 # person on a review screen, not the whole scene.
@@ -40,8 +41,7 @@ def _crop_box(rectangle: Rectangle, width: int, height: int) -> tuple[int, int, 
 
 class Faces(Step[FacesOutput]):
     name = "faces"
-    requires = ("normalize",)
-    produces = FacesOutput
+    requires = (Normalize,)
 
     def run(self, context: StepContext) -> FacesOutput:
         working = context.image()

@@ -24,7 +24,6 @@ class NormalizeOutput(BaseModel):
 
 class Normalize(Step[NormalizeOutput]):
     name = "normalize"
-    produces = NormalizeOutput
     reads = ImageSource.ORIGINAL
 
     def run(self, context: StepContext) -> NormalizeOutput:

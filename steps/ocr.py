@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pipeline.step import Step, StepContext
 from pipeline.vision.base import TextReading
+from steps.normalize import Normalize
 
 
 class OcrOutput(TextReading):
@@ -12,8 +13,7 @@ class OcrOutput(TextReading):
 
 class Ocr(Step[OcrOutput]):
     name = "ocr"
-    requires = ("normalize",)
-    produces = OcrOutput
+    requires = (Normalize,)
 
     def run(self, context: StepContext) -> OcrOutput:
         reading = context.vision.read_text(context.image())

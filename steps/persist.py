@@ -84,7 +84,6 @@ def outcome_of(outputs: dict[str, dict[str, Any]]) -> JobOutcome:
 
 class Persist(Step[PersistOutput]):
     name = "persist"
-    produces = PersistOutput
     reads = ImageSource.NONE
     terminal = True
 

@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline.contract import IMAGES_CONTAINER, BlobRef, JobMessage
-from pipeline.helper import image_id_for
+from pipeline.ids import image_id_for
 from pipeline.imaging import MAX_UPLOAD_BYTES
 
 PIPELINE = ["normalize", "faces", "persist"]

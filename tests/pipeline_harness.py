@@ -17,9 +17,12 @@ from azure.functions.queue import QueueMessage
 from azure.storage.queue import QueueServiceClient
 
 from pipeline.contract import IMAGES_CONTAINER, BlobRef
-from pipeline.helper import StepHandler, image_id_for, start_job
+from pipeline.helper import StepHandler
+from pipeline.ids import image_id_for
+from pipeline.ingest import start_job
 from pipeline.routing import queue_name
 from pipeline.runtime import Runtime
+from pipeline.settings_file import environment_only
 
 ROOT = Path(__file__).resolve().parent.parent
 READY = "Local Functions host ready"
@@ -49,27 +52,31 @@ class Harness:
 
     def deliver(self, step: str, *, dequeue_count: int | None = None, keep: bool = False) -> int:
         """Deliver every message waiting on the step's queue to its handler; returns how many."""
-        client = self.queues.get_queue_client(queue_name(step))
         delivered = 0
         for raw in self.receive_raw(queue_name(step)):
-            message = QueueMessage(
-                id=raw.id,
-                body=base64.b64decode(raw.content),
-                dequeue_count=dequeue_count or raw.dequeue_count,
-                pop_receipt=raw.pop_receipt,
-            )
-            try:
-                self.handlers[step](message)
-            except Exception:
-                keep = True  # a failed invocation leaves the message on the queue, as the host does
-                raise
-            finally:
-                if keep:  # visible again at once: the queue will deliver it again
-                    client.update_message(raw.id, raw.pop_receipt, visibility_timeout=0)
-                else:
-                    client.delete_message(raw.id, raw.pop_receipt)
+            self.deliver_one(step, raw, dequeue_count=dequeue_count, keep=keep)
             delivered += 1
         return delivered
+
+    def deliver_one(self, step: str, raw, *, dequeue_count: int | None = None, keep: bool = False) -> None:
+        """Deliver one received message to the step's handler, then settle it as the host does."""
+        client = self.queues.get_queue_client(queue_name(step))
+        message = QueueMessage(
+            id=raw.id,
+            body=base64.b64decode(raw.content),
+            dequeue_count=dequeue_count or raw.dequeue_count,
+            pop_receipt=raw.pop_receipt,
+        )
+        try:
+            self.handlers[step](message)
+        except Exception:
+            keep = True  # a failed invocation leaves the message on the queue, as the host does
+            raise
+        finally:
+            if keep:  # visible again at once: the queue will deliver it again
+                client.update_message(raw.id, raw.pop_receipt, visibility_timeout=0)
+            else:
+                client.delete_message(raw.id, raw.pop_receipt)
 
     def run_all(self) -> None:
         """Deliver until every step queue is empty, in pipeline order."""
@@ -94,7 +101,7 @@ def start_host(env: dict[str, str], log: Path, *arguments: str) -> subprocess.Po
             "--port",
             "0",
             "--settings",
-            str(log.parent / "none.json"),
+            str(environment_only(log.parent)),
             *arguments,
         ],
         cwd=ROOT,

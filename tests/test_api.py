@@ -15,8 +15,11 @@ import sqlglot
 from sqlglot.errors import ParseError
 
 from pipeline import api
-from pipeline.db import Database
-from pipeline.helper import image_id_for
+from pipeline.api import batches as api_batches
+from pipeline.api import faces as api_faces
+from pipeline.api import images as api_images
+from pipeline.db import SQLITE, TSQL, Database
+from pipeline.ids import image_id_for
 from pipeline.runtime import Runtime
 from pipeline.settings import Settings
 from steps import STEPS_BY_NAME
@@ -140,7 +143,7 @@ def test_text_filter_finds_a_word_in_the_ocr_text_case_insensitively(processed):
 
 
 def test_text_filter_escapes_like_wildcards():
-    assert api.like_contains("50%_off [x]!") == "%50!%!_off ![x]!!%"
+    assert api_images.like_contains("50%_off [x]!") == "%50!%!_off ![x]!!%"
 
 
 def test_batch_status_and_face_filters(processed):
@@ -309,7 +312,7 @@ def test_invalid_ids_are_400_and_unknown_ids_404(processed):
 
 def test_every_statement_parses_as_tsql(processed):
     """No SQL Server runs here: every statement the API ran on SQLite, with the T-SQL paging substituted,
-    must parse as T-SQL, and together they must include every SQL constant in pipeline/api.py."""
+    must parse as T-SQL, and together they must include every SQL constant of pipeline/api/."""
     db = processed.database
     db.statements.clear()
     names = ["batch", "status", "tag", "text", "has_faces"]
@@ -326,9 +329,12 @@ def test_every_statement_parses_as_tsql(processed):
 
     statements = set(db.statements)
     constants = {
-        value for name, value in vars(api).items() if name.endswith("_SQL") and isinstance(value, str)
+        value
+        for module in (api_images, api_faces, api_batches)
+        for name, value in vars(module).items()
+        if name.endswith("_SQL") and isinstance(value, str)
     }
-    constants |= set(api.IMAGE_FILTERS_SQL.values())
+    constants |= set(api_images.IMAGE_FILTERS_SQL.values())
     # A template counts as run when a statement holds each of its constant parts.
     missing = {
         constant
@@ -340,14 +346,17 @@ def test_every_statement_parses_as_tsql(processed):
     assert len(statements) > 2 * 48
 
     for statement in statements:
-        tsql = statement.replace(api.SQLITE_PAGING, api.TSQL_PAGING)
+        tsql = statement.replace(SQLITE.page_clause, TSQL.page_clause)
         assert "LIMIT" not in tsql.upper(), tsql
-        if api.TSQL_PAGING in tsql:
+        if TSQL.page_clause in tsql:
             assert "ORDER BY" in tsql  # OFFSET ... FETCH needs one
         parsed = sqlglot.parse(tsql, read="tsql")
         assert len(parsed) == 1 and parsed[0] is not None, tsql
-    assert api.paging("tsql", 10, 20) == (api.TSQL_PAGING, [20, 10])
-    assert api.paging("sqlite", 10, 20) == (api.SQLITE_PAGING, [10, 20])
+    assert (TSQL.page_clause, TSQL.page_parameters(10, 20)) == (
+        " OFFSET ? ROWS FETCH NEXT ? ROWS ONLY",
+        [20, 10],
+    )
+    assert (SQLITE.page_clause, SQLITE.page_parameters(10, 20)) == (" LIMIT ? OFFSET ?", [10, 20])
 
 
 def test_the_tsql_parse_check_can_fail():
@@ -364,6 +373,17 @@ def _get(port: int, path: str) -> tuple[int, str, dict]:
             return response.status, response.headers.get("Content-Type"), json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, error.headers.get("Content-Type"), json.loads(error.read())
+
+
+def _post(port: int, path: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/{path}", data=json.dumps(body).encode(), method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
 
 
 @pytest.mark.timeout(180)
@@ -404,6 +424,16 @@ def test_endpoints_over_http_in_the_local_host(processed, host_env, tmp_path: Pa
         assert (status, body) == (404, {"error": f"image {unknown} not found"})
         status, _, body = _get(port, f"faces/{unknown}/matches")
         assert (status, body) == (404, {"error": f"face {unknown} not found"})
+        # Defects found by a new user: a trailing newline, a repeated parameter, oversized and mistyped bodies.
+        assert _get(port, "images?limit=5%0A")[::2] == (
+            400,
+            {"error": "limit must be an integer from 1 to 500"},
+        )
+        assert _get(port, f"images/{unknown}%0A")[::2] == (400, {"error": "image_id must be a UUID"})
+        assert _get(port, "images?limit=1&limit=2")[::2] == (400, {"error": "limit must be given once"})
+        assert _post(port, "forget", {"batch": "x" * (5 * 2**20)})[0] == 413
+        assert _post(port, "forget", {"batch": 5}) == (400, {"error": "batch must be a string"})
+        assert _post(port, "reprocess", {"batch": "nope"}) == (404, {"error": "no images in batch nope"})
     finally:
         host.terminate()
         host.wait(timeout=30)

@@ -12,6 +12,13 @@ VIEW_COLUMNS = {
         "image_id", "blob_name", "batch_id", "status", "failed_step", "error", "face_count", "tags", "caption", "text",
     ],
     "v_face_matches": ["face_id", "image_blob", "matched_face_id", "matched_image_blob", "confidence"],
+    "v_person_faces": ["person_id", "face_id", "image_id", "blob_name", "batch_id"],
+    "v_persons": ["person_id", "label", "face_count", "image_count", "first_seen", "last_seen"],
+    "v_match_reviews": [
+        "face_id", "image_blob", "matched_face_id", "matched_image_blob", "confidence", "state", "reviewer",
+        "decided_at",
+    ],
+    "v_audit": ["at", "actor", "action", "image_id", "detail"],
 }  # fmt: skip
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from devhost.samples import EXPECTED, SAME_PERSON_PAIRS
-from pipeline.cli import upload, wait_for
 from pipeline.db import Database
 from pipeline.storage import Storage
-from tests.pipeline_harness import start_host
+from pipeline.uploads import upload, wait_for
+from tests.pipeline_harness import environment_only, start_host
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,7 +81,7 @@ def test_health_endpoint_reports_the_pipeline(host_env, tmp_path):
 def test_invalid_step_list_stops_startup_naming_the_step(host_env, tmp_path, steps, named):
     host_env["PIPELINE_STEPS"] = steps
     result = subprocess.run(
-        [sys.executable, "-m", "devhost", "--port", "0", "--settings", str(tmp_path / "none.json")],
+        [sys.executable, "-m", "devhost", "--port", "0", "--settings", str(environment_only(tmp_path))],
         cwd=ROOT,
         env=host_env,
         capture_output=True,

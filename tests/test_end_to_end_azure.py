@@ -8,11 +8,11 @@ import urllib.request
 
 import pytest
 
-from devhost.azure_vision_server import AzureVisionServer
+from devhost.azure_vision import AzureVisionServer
 from devhost.samples import EXPECTED, SAME_PERSON_PAIRS
-from pipeline.cli import upload, wait_for
 from pipeline.db import Database
 from pipeline.storage import Storage
+from pipeline.uploads import upload, wait_for
 from tests.pipeline_harness import start_host
 
 

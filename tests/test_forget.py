@@ -9,10 +9,11 @@ import sys
 
 import pytest
 
-from pipeline.forget import forget, forget_request
-from pipeline.helper import image_id_for
+from pipeline.api.actions import forget_request
+from pipeline.forget import forget
+from pipeline.ids import image_id_for
 from pipeline.storage import PIPELINE_CONTAINERS
-from tests.pipeline_harness import ROOT, Harness
+from tests.pipeline_harness import ROOT, Harness, environment_only
 
 FULL = "normalize,analyze,ocr,faces,facematch,persist"
 TABLES_BY_IMAGE = ["images", "step_runs", "step_results", "faces", "face_index", "image_tags", "image_objects",
@@ -102,7 +103,7 @@ def test_forget_and_replay_poison_from_the_command_line(processed, tmp_path):
     env = {**os.environ, **settings.storage, "SQL_CONNECTION_STRING": settings.sql_connection_string}
 
     def cli(*args: str) -> dict:
-        done = subprocess.run([sys.executable, "-m", "pipeline.cli", "--settings", str(tmp_path / "none.json"),
+        done = subprocess.run([sys.executable, "-m", "pipeline.cli", "--settings", str(environment_only(tmp_path)),
                                *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)

@@ -20,13 +20,13 @@ from azure.storage.queue import QueueServiceClient
 from PIL import Image
 
 from pipeline.artifacts import claim_ref
-from pipeline.cli import wait_for
 from pipeline.contract import FACES_CONTAINER, IMAGES_CONTAINER, BlobRef, decode_message
 from pipeline.db import Database
-from pipeline.helper import image_id_for
+from pipeline.ids import image_id_for
 from pipeline.imaging import WORKING_MAX_BYTES, WORKING_MAX_SIDE
 from pipeline.routing import poison_queue_name, queue_name
 from pipeline.runtime import Runtime
+from pipeline.uploads import wait_for
 from tests.conftest import fresh_runtime
 from tests.hostile import IMAGE_CASES, MESSAGE_CASES, PIPELINE, ImageCase, MessageCase, base_job
 from tests.pipeline_harness import ROOT, Harness, start_host

@@ -99,7 +99,7 @@ def test_transient_failure_is_retried_and_the_last_attempt_marks_the_job_failed(
     def vision_down(name):
         raise ConnectionError(f"vision service {name} unreachable")
 
-    monkeypatch.setattr("pipeline.helper.provider", vision_down)
+    monkeypatch.setattr(harness.runtime, "vision_provider", vision_down)
     with pytest.raises(ConnectionError):
         harness.deliver("faces", keep=True, dequeue_count=1)
     assert harness.image_row(ref)["status"] == "processing"

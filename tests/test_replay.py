@@ -1,11 +1,13 @@
 """A job that exhausted its retries is in the poison queue and failed in SQL; replayed after the fix, it completes."""
 
+import json
 import time
 
 import pytest
 
-from pipeline.replay import record_poisoned_jobs, replay_poison, replay_request
-from pipeline.routing import poison_queue_name, queue_name
+from pipeline.api.actions import replay_request
+from pipeline.replay import record_poisoned_jobs, replay_poison
+from pipeline.routing import INGEST_POISON_QUEUE, poison_queue_name, queue_name
 from tests.pipeline_harness import Harness
 
 
@@ -18,7 +20,7 @@ def test_replayed_poison_message_completes_its_job(runtime, azurite, samples, mo
     def vision_down(name):
         raise ConnectionError("vision service down")
 
-    monkeypatch.setattr("pipeline.helper.provider", vision_down)
+    monkeypatch.setattr(runtime, "vision_provider", vision_down)
     with pytest.raises(ConnectionError):
         harness.deliver("faces", dequeue_count=runtime.max_dequeue_count, keep=True)
     # What the host does after the last failed attempt: the message, unchanged, to the poison queue.
@@ -32,7 +34,10 @@ def test_replayed_poison_message_completes_its_job(runtime, azurite, samples, mo
     harness.run_all()
     row = harness.image_row(ref)
     assert row["status"] == "complete" and row["face_count"] == 1 and row["error"] is None
-    assert replay_request(runtime, {}) == (202, {"replayed": {name: 0 for name in runtime.registry}})
+    assert replay_request(runtime, {}) == (
+        202,
+        {"replayed": {name: 0 for name in ["ingest", *runtime.registry]}},
+    )
 
 
 def test_replay_refuses_an_unknown_step(runtime):
@@ -71,3 +76,56 @@ def test_job_poisoned_without_running_is_marked_failed_and_replays(runtime, azur
     harness.run_all()
     assert harness.image_row(stalled)["status"] == "complete"
     assert harness.image_row(stalled)["face_count"] == 1
+
+
+def _blob_trigger_gave_up(runtime, ref) -> None:
+    """What the host does when the blob trigger failed on every retry: the blob to webjobs-blobtrigger-poison."""
+    message = {
+        "FunctionId": "Host.Functions.ingest", "BlobType": "BlockBlob", "ContainerName": ref.container,
+        "BlobName": ref.name, "ETag": runtime.storage.info(ref).etag,
+    }  # fmt: skip
+    runtime.storage.ensure_queues([INGEST_POISON_QUEUE])
+    runtime.storage.send(INGEST_POISON_QUEUE, json.dumps(message))
+
+
+def test_an_upload_whose_ingest_fails_for_good_shows_in_sql_and_replays(
+    runtime, azurite, samples, monkeypatch
+):
+    harness = Harness(runtime, azurite.connection_string)
+    ref = harness.upload(samples / "grace_hopper.jpg", "ingest/hopper.jpg")
+
+    def queues_down(*args, **kwargs):
+        raise ConnectionError("queue service down")
+
+    monkeypatch.setattr("pipeline.ingest.dispatch", queues_down)
+    for _ in range(runtime.max_dequeue_count):
+        with pytest.raises(ConnectionError):
+            harness.ingest(ref)
+    _blob_trigger_gave_up(runtime, ref)
+    row = harness.image_row(ref)
+    assert (
+        row["status"] == "failed" and row["failed_step"] == "ingest" and "queue service down" in row["error"]
+    )
+
+    monkeypatch.undo()  # the cause is fixed
+    assert replay_poison(runtime, "ingest") == {"ingest": 1}
+    harness.run_all()
+    row = harness.image_row(ref)
+    assert row["status"] == "complete" and row["failed_step"] is None and row["face_count"] == 1
+
+
+def test_an_upload_the_blob_trigger_gave_up_on_unrecorded_is_marked_failed(runtime, azurite, samples):
+    harness = Harness(runtime, azurite.connection_string)
+    ref = harness.upload(samples / "coffee.png", "ingest/coffee.png")
+    _blob_trigger_gave_up(runtime, ref)  # SQL was down too: not even the failure was recorded
+    assert record_poisoned_jobs(runtime) == 1
+    row = harness.image_row(ref)
+    assert (
+        row["status"] == "failed"
+        and row["failed_step"] == "ingest"
+        and "replay-poison --step ingest" in row["error"]
+    )
+    assert record_poisoned_jobs(runtime) == 0  # recorded once
+    assert replay_poison(runtime)["ingest"] == 1
+    harness.run_all()
+    assert harness.image_row(ref)["status"] == "complete"

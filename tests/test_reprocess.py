@@ -2,8 +2,9 @@
 
 import pytest
 
+from pipeline.api.actions import reprocess_request
 from pipeline.contract import BlobRef
-from pipeline.reprocess import reprocess, reprocess_request
+from pipeline.reprocess import reprocess
 from tests.test_reconfiguration import restarted_with
 
 NAMES = ["grace_hopper.jpg", "two_people.jpg", "page_of_text.png"]
@@ -78,7 +79,10 @@ def test_reprocess_refuses_an_unknown_status(runtime):
         ({}, "say which images"),
         ({"status": "done"}, "status must be one of"),
         ({"all": "maybe"}, "all must be true or false"),
-        ({"batch": "x", "everything": True}, "unknown parameter(s): everything"),
+        (
+            {"batch": "x", "everything": True},
+            "unknown parameter 'everything'; expected: batch, status, all, force, actor",
+        ),
     ],
 )
 def test_reprocess_request_refuses_unclear_selections(runtime, params, message):

@@ -10,12 +10,7 @@ from PIL import Image
 from pipeline.contract import IMAGES_CONTAINER, BlobRef
 from pipeline.errors import ConfigurationError
 from pipeline.reprocess import reprocess
-from pipeline.settings import (
-    DELETE_ORIGINAL_AFTER_COMPLETE,
-    KEEP_ORIGINAL,
-    Settings,
-    original_retention_setting,
-)
+from pipeline.settings import Retention, Settings
 from tests.conftest import fresh_runtime
 from tests.hostile import IMAGE_CASES
 from tests.pipeline_harness import Harness
@@ -25,7 +20,9 @@ GPS_PHOTO = next(case for case in IMAGE_CASES if case.kind == "JPEG with EXIF GP
 
 @pytest.fixture
 def deleting(azurite, sql_connection_string):
-    runtime = fresh_runtime(azurite, sql_connection_string, original_retention=DELETE_ORIGINAL_AFTER_COMPLETE)
+    runtime = fresh_runtime(
+        azurite, sql_connection_string, original_retention=Retention.DELETE_AFTER_COMPLETE
+    )
     yield Harness(runtime, azurite.connection_string)
     runtime.database.close()
 
@@ -53,9 +50,12 @@ def working_copy(harness: Harness) -> bytes:
 def test_keep_is_the_default_and_keeps_the_original(runtime, azurite, samples):
     assert (
         Settings.from_environment(
-            {"SQL_CONNECTION_STRING": "x", "AzureWebJobsStorage": "y"}
+            {
+                "SQL_CONNECTION_STRING": "Driver=SQLite3;Database=x.db",
+                "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+            }
         ).original_retention
-        == KEEP_ORIGINAL
+        == Retention.KEEP
     )
     harness = Harness(runtime, azurite.connection_string)
     ref = upload_gps_photo(harness, samples)
@@ -121,7 +121,13 @@ def test_forced_reprocess_without_the_original_starts_from_the_working_copy(dele
 @pytest.mark.parametrize("value", ["forever", "delete", "30"])
 def test_an_unknown_policy_stops_startup_naming_the_setting(value):
     with pytest.raises(ConfigurationError, match=f"ORIGINAL_RETENTION: unknown policy '{value}'"):
-        original_retention_setting({"ORIGINAL_RETENTION": value})
+        Settings.from_environment(
+            {
+                "SQL_CONNECTION_STRING": "Driver=SQLite3;Database=x.db",
+                "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+                "ORIGINAL_RETENTION": value,
+            }
+        )
 
 
 def test_deleting_an_original_is_conditional_on_the_upload_the_job_read(runtime, samples):

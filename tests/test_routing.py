@@ -1,7 +1,8 @@
 import pytest
 
 from pipeline.errors import ConfigurationError
-from pipeline.routing import parse_step_list, poison_queue_name, queue_name, validate_pipeline
+from pipeline.routing import poison_queue_name, queue_name, validate_pipeline
+from pipeline.settings import parse_step_list
 from steps import REGISTERED_STEPS, STEPS_BY_NAME
 
 
@@ -14,7 +15,7 @@ def test_queue_names_are_fixed_and_valid_storage_queue_names():
 
 
 def test_parse_step_list_trims_and_lowercases():
-    assert parse_step_list(" Normalize, faces ,,persist ") == ["normalize", "faces", "persist"]
+    assert parse_step_list(" Normalize, faces ,,persist ") == ("normalize", "faces", "persist")
 
 
 def test_default_pipeline_is_valid():
@@ -45,4 +46,4 @@ def test_invalid_pipelines_are_refused_naming_the_step(steps, message):
 def test_every_registered_step_declares_its_contract():
     for step in REGISTERED_STEPS:
         assert step.name and step.produces is not None
-        assert all(required in STEPS_BY_NAME for required in step.requires)
+        assert all(required.name in STEPS_BY_NAME for required in step.requires)

@@ -3,7 +3,7 @@
 import pytest
 
 from devhost.scenes import printed_page
-from pipeline.faceindex import MATCH_DISTANCE, LocalFaceIndex, distance_to_confidence
+from pipeline.faces.local_index import MATCH_DISTANCE, LocalFaceIndex, distance_to_confidence
 from pipeline.runtime import Runtime
 from pipeline.settings import Settings
 from steps import STEPS_BY_NAME

@@ -1,9 +1,9 @@
-// Computer Vision and Face accounts, and their keys written into Key Vault.
+// Computer Vision and Face accounts, keyless by default.
 //
-// The pipeline's azure-cognitiveservices-vision-* SDKs authenticate with account keys only, so local (key)
-// auth stays enabled and the Function App gets no Cognitive Services role: it could not use one. The keys are
-// read here with listKeys() at deployment time and written straight into Key Vault; they are never a
-// parameter or an output, and the app sees them only through Key Vault references.
+// disableLocalAuth (the default, visionAuth=identity): only Microsoft Entra ID tokens are accepted; the
+// Function App's managed identity holds Cognitive Services User on each account (roles.bicep) and no key is
+// usable anywhere. With the opt-in visionAuth=key, local auth stays enabled and visionkeys.bicep writes the
+// keys into Key Vault.
 
 @description('Azure region of the resources.')
 param location string
@@ -14,11 +14,8 @@ param visionAccountName string
 @description('Name (and custom subdomain) of the Face account.')
 param faceAccountName string
 
-@description('Key Vault that receives the account keys.')
-param keyVaultName string
-
-@description('Expiry of the key secrets, seconds since 1970-01-01 (a rotation reminder; redeploying renews it).')
-param secretExpiry int
+@description('Refuse account keys, accept Entra ID tokens only: true unless the deployment opts in to keys (visionAuth=key).')
+param disableLocalAuth bool = true
 
 resource vision 'Microsoft.CognitiveServices/accounts@2024-10-01' = {
   name: visionAccountName
@@ -30,13 +27,12 @@ resource vision 'Microsoft.CognitiveServices/accounts@2024-10-01' = {
   identity: {
     type: 'SystemAssigned'
   }
-  // checkov:skip=CKV_AZURE_236:The azure-cognitiveservices-vision-computervision SDK the pipeline uses authenticates with keys only; the key lives in Key Vault and reaches the app as a Key Vault reference. Disable local auth when the code moves to an Entra-capable SDK.
-  // checkov:skip=CKV_AZURE_134:The Function App calls the endpoint over the internet (no VNet integration); calls need the account key, kept in Key Vault. docs/AZURE.md, "Network exposure", describes the private-endpoint hardening.
+  // checkov:skip=CKV_AZURE_134:The Function App calls the endpoint over the internet (no VNet integration); each call needs an Entra token of the app's identity (or, opted in, the key kept in Key Vault). docs/AZURE.md, "Network exposure", describes the private-endpoint hardening.
   properties: {
-    // A custom subdomain gives the account its own endpoint host name (required for Entra auth later).
+    // A custom subdomain gives the account its own endpoint host name; Entra ID tokens need one.
     customSubDomainName: visionAccountName
     publicNetworkAccess: 'Enabled'
-    disableLocalAuth: false
+    disableLocalAuth: disableLocalAuth
     networkAcls: {
       defaultAction: 'Allow'
     }
@@ -53,50 +49,18 @@ resource face 'Microsoft.CognitiveServices/accounts@2024-10-01' = {
   identity: {
     type: 'SystemAssigned'
   }
-  // checkov:skip=CKV_AZURE_236:The azure-cognitiveservices-vision-face SDK the pipeline uses authenticates with keys only; the key lives in Key Vault and reaches the app as a Key Vault reference. Disable local auth when the code moves to an Entra-capable SDK.
-  // checkov:skip=CKV_AZURE_134:The Function App calls the endpoint over the internet (no VNet integration); calls need the account key, kept in Key Vault. docs/AZURE.md, "Network exposure", describes the private-endpoint hardening.
+  // checkov:skip=CKV_AZURE_134:The Function App calls the endpoint over the internet (no VNet integration); each call needs an Entra token of the app's identity (or, opted in, the key kept in Key Vault). docs/AZURE.md, "Network exposure", describes the private-endpoint hardening.
   properties: {
     customSubDomainName: faceAccountName
     publicNetworkAccess: 'Enabled'
-    disableLocalAuth: false
+    disableLocalAuth: disableLocalAuth
     networkAcls: {
       defaultAction: 'Allow'
     }
   }
 }
 
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
-  name: keyVaultName
-}
-
-resource visionKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  parent: vault
-  name: 'vision-key'
-  properties: {
-    contentType: 'Computer Vision account key'
-    value: vision.listKeys().key1
-    attributes: {
-      enabled: true
-      exp: secretExpiry
-    }
-  }
-}
-
-resource faceKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  parent: vault
-  name: 'face-key'
-  properties: {
-    contentType: 'Face account key'
-    value: face.listKeys().key1
-    attributes: {
-      enabled: true
-      exp: secretExpiry
-    }
-  }
-}
-
+output visionAccountName string = vision.name
+output faceAccountName string = face.name
 output visionEndpoint string = vision.properties.endpoint
 output faceEndpoint string = face.properties.endpoint
-// Secret URIs without a version: a renewed secret is picked up without redeploying the app settings.
-output visionKeySecretUri string = visionKey.properties.secretUri
-output faceKeySecretUri string = faceKey.properties.secretUri

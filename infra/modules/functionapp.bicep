@@ -50,10 +50,17 @@ param visionEndpoint string
 @description('Face endpoint.')
 param faceEndpoint string
 
-@description('Key Vault URI of the Computer Vision key secret.')
+@description('VISION_AUTH: identity (the app\'s managed identity signs in to Computer Vision and Face) or key.')
+@allowed([
+  'identity'
+  'key'
+])
+param visionAuth string
+
+@description('Key Vault URI of the Computer Vision key secret (visionAuth=key only).')
 param visionKeySecretUri string
 
-@description('Key Vault URI of the Face key secret.')
+@description('Key Vault URI of the Face key secret (visionAuth=key only).')
 param faceKeySecretUri string
 
 @description('Face list that face matching keeps its known faces in.')
@@ -98,21 +105,17 @@ var pipelineAppSettings = [
     value: visionProvider
   }
   {
+    // identity: DefaultAzureCredential (the app's managed identity) for both accounts; key: VISION_KEY, FACE_KEY.
+    name: 'VISION_AUTH'
+    value: visionAuth
+  }
+  {
     name: 'VISION_ENDPOINT'
     value: visionEndpoint
   }
   {
-    // Key Vault reference: the platform resolves it with the app's identity; the key is never in the template.
-    name: 'VISION_KEY'
-    value: '@Microsoft.KeyVault(SecretUri=${visionKeySecretUri})'
-  }
-  {
     name: 'FACE_ENDPOINT'
     value: faceEndpoint
-  }
-  {
-    name: 'FACE_KEY'
-    value: '@Microsoft.KeyVault(SecretUri=${faceKeySecretUri})'
   }
   {
     name: 'FACE_LIST_ID'
@@ -138,6 +141,20 @@ var pipelineAppSettings = [
     value: originalRetention
   }
 ]
+
+// visionAuth=key only: the account keys, as Key Vault references that the platform resolves with the app's
+// identity; the keys are never in the template. With identity there is no key setting at all.
+var visionKeyAppSettings = [
+  {
+    name: 'VISION_KEY'
+    value: '@Microsoft.KeyVault(SecretUri=${visionKeySecretUri})'
+  }
+  {
+    name: 'FACE_KEY'
+    value: '@Microsoft.KeyVault(SecretUri=${faceKeySecretUri})'
+  }
+]
+var authAppSettings = (visionAuth == 'key') ? visionKeyAppSettings : []
 
 // Settings the platform reads, on every plan.
 var platformAppSettings = [
@@ -170,8 +187,8 @@ var elasticPremiumAppSettings = [
   }
 ]
 
-var flexAppSettings = concat(pipelineAppSettings, platformAppSettings)
-var elasticPremiumAllAppSettings = concat(pipelineAppSettings, platformAppSettings, elasticPremiumAppSettings)
+var flexAppSettings = concat(pipelineAppSettings, authAppSettings, platformAppSettings)
+var elasticPremiumAllAppSettings = concat(pipelineAppSettings, authAppSettings, platformAppSettings, elasticPremiumAppSettings)
 
 var flexConsumptionSku = {
   name: 'FC1'

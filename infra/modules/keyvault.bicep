@@ -1,5 +1,6 @@
-// Key Vault for what must stay a secret: today the two Cognitive Services keys, which the key-only
-// azure-cognitiveservices-vision-* SDKs need. The app reads them through Key Vault references.
+// Key Vault for what must stay a secret. With the default visionAuth=identity it holds nothing; with
+// visionAuth=key it holds the two Cognitive Services keys, which the app reads through Key Vault references.
+// It is deployed either way, so switching to keys (or back) is a parameter change.
 
 @description('Azure region of the resources.')
 param location string

@@ -6,7 +6,7 @@ A :class:`RateLimiter` instead spaces the requests of all worker threads so that
 under the account's rate: every SDK call waits for its slot in :meth:`RetryPolicy.call
 <pipeline.vision.retry.RetryPolicy.call>`, a 429 that still slips through is retried there as before.
 
-One limiter per endpoint and process (:func:`limiter_for`): two settings naming the same endpoint (a
+One limiter per endpoint and process (:class:`RateLimiters`, owned by the runtime): two settings naming the same endpoint (a
 multi-service account) share one budget. In Azure every instance of the app paces itself separately, so
 the setting is the account's rate divided by the number of instances expected to run at once.
 """
@@ -51,6 +51,10 @@ class RateLimiter:
             self._tokens -= 1.0
             return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
+    def slow_to(self, rate: float) -> None:
+        with self._lock:
+            self.rate = min(self.rate, rate)
+
     def acquire(self) -> float:
         """Wait for this caller's slot; the seconds waited."""
         wait = self.reserve()
@@ -59,27 +63,29 @@ class RateLimiter:
         return wait
 
 
-_limiters: dict[str, RateLimiter] = {}
-_limiters_lock = threading.Lock()
-
-
 def _key(endpoint: str) -> str:
     return endpoint.strip().rstrip("/").lower()
 
 
-def limiter_for(endpoint: str, rate: float | None) -> RateLimiter | None:
-    """The process's limiter for an endpoint at ``rate`` requests/s (None or 0: no pacing).
+class RateLimiters:
+    """The limiters of one process, one per endpoint (owned by the runtime, shared by its worker threads)."""
 
-    The same endpoint asked for at two rates (Computer Vision and Face on one account) keeps the lower.
-    """
-    if not rate or rate <= 0:
-        return None
-    paced = rate * HEADROOM
-    with _limiters_lock:
-        limiter = _limiters.get(_key(endpoint))
-        if limiter is None:
-            limiter = _limiters[_key(endpoint)] = RateLimiter(paced)
-        elif paced < limiter.rate:
-            with limiter._lock:
-                limiter.rate = paced
-        return limiter
+    def __init__(self) -> None:
+        self._limiters: dict[str, RateLimiter] = {}
+        self._lock = threading.Lock()
+
+    def for_endpoint(self, endpoint: str, rate: float | None) -> RateLimiter | None:
+        """The limiter for an endpoint at ``rate`` requests/s (None or 0: no pacing).
+
+        The same endpoint asked for at two rates (Computer Vision and Face on one account) keeps the lower.
+        """
+        if not rate or rate <= 0:
+            return None
+        paced = rate * HEADROOM
+        with self._lock:
+            limiter = self._limiters.get(_key(endpoint))
+            if limiter is None:
+                limiter = self._limiters[_key(endpoint)] = RateLimiter(paced)
+            elif paced < limiter.rate:
+                limiter.slow_to(paced)
+            return limiter

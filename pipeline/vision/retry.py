@@ -271,11 +271,3 @@ class RetryPolicy:
         raise VisionServiceUnavailable(
             f"Azure {service} {operation} unavailable after {attempt} attempt(s) in {elapsed:.1f} s: {reason}"
         ) from last
-
-
-DEFAULT_POLICY = RetryPolicy()
-
-
-def call(operation: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run one Azure SDK call under the default policy; see :meth:`RetryPolicy.call`."""
-    return DEFAULT_POLICY.call(operation, fn, *args, **kwargs)

@@ -9,14 +9,12 @@ import pytest
 
 from devhost.settings import (
     QueueOptions,
-    SettingsError,
     enabled_function_names,
-    export_settings,
     http_route_prefix,
     load_host_json,
-    load_local_settings,
     parse_timespan,
 )
+from pipeline.settings_file import SettingsError, export_settings, load_local_settings
 
 
 def write_settings(tmp_path: Path, document: object) -> Path:

@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 
 from devhost.samples import EXPECTED
-from pipeline.cli import statuses
 from pipeline.contract import IMAGES_CONTAINER, BlobRef
 from pipeline.db import Database
-from pipeline.helper import image_id_for
+from pipeline.ids import image_id_for
 from pipeline.storage import Storage
-from tests.pipeline_harness import READY, ROOT
+from pipeline.uploads import statuses
+from tests.pipeline_harness import READY, ROOT, environment_only
 
 FULL = os.environ.get("IMAGINEM_FAULTS", "").strip().lower() == "full"
 
@@ -55,7 +55,7 @@ class HostProcess:
         host_json.write_text(json.dumps(FAULT_HOST_JSON))
         log = folder / f"host-{run:02d}.log"
         process = subprocess.Popen(
-            [sys.executable, "-m", module, "--port", "0", "--settings", str(folder / "none.json"),
+            [sys.executable, "-m", module, "--port", "0", "--settings", str(environment_only(folder)),
              "--host-json", str(host_json), "--message-lease", MESSAGE_LEASE],
             cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
         )  # fmt: skip

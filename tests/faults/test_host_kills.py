@@ -13,7 +13,7 @@ import pytest
 
 from devhost.samples import EXPECTED
 from pipeline.db import Database
-from pipeline.helper import image_id_for
+from pipeline.ids import image_id_for
 from pipeline.storage import Storage
 from tests.conftest import step_queues
 from tests.faults.conftest import (

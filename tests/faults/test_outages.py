@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from devhost.azure_vision_server import AzureVisionServer
+from devhost.azure_vision import AzureVisionServer
 from devhost.azurite import Azurite
 from pipeline.db import Database
 from pipeline.storage import Storage

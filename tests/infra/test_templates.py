@@ -79,14 +79,15 @@ def arm_inline_settings() -> list[str]:
 
 
 def template_settings() -> dict[str, dict[str, set[str]]]:
-    """Per template: the pipeline's settings, the platform's, and the Elastic Premium-only ones."""
+    """Per template: the pipeline's settings, its key settings (visionAuth=key only), the platform's, and the
+    Elastic Premium-only ones."""
     bicep = {
         group: set(setting_names(bicep_variable(FUNCTION_APP_BICEP, f"{group}AppSettings")))
-        for group in ("pipeline", "platform", "elasticPremium")
+        for group in ("pipeline", "visionKey", "platform", "elasticPremium")
     }
     arm = {
         group: set(setting_names(arm_variable(f"{group}AppSettings")))
-        for group in ("pipeline", "elasticPremium")
+        for group in ("pipeline", "visionKey", "elasticPremium")
     }
     arm["platform"] = set(setting_names(arm_variable("platformAppSettings"))) | set(arm_inline_settings())
     return {"bicep": bicep, "arm": arm}
@@ -201,9 +202,9 @@ def test_parameter_files_match_their_templates():
 def test_app_settings_are_exactly_what_the_code_reads():
     settings = template_settings()["bicep"]
     assert settings["platform"] | settings["elasticPremium"] <= PLATFORM_SETTINGS
-    assert not settings["pipeline"] & PLATFORM_SETTINGS
+    assert not (settings["pipeline"] | settings["visionKey"]) & PLATFORM_SETTINGS
     read_by_code = set(APP_SETTINGS)
-    set_for_code = {code_name(name) for name in settings["pipeline"]}
+    set_for_code = {code_name(name) for name in settings["pipeline"] | settings["visionKey"]}
     assert set_for_code == read_by_code, (
         f"missing in the templates: {sorted(read_by_code - set_for_code)}; "
         f"set but not read by the code: {sorted(set_for_code - read_by_code)}"
@@ -233,15 +234,22 @@ def test_elastic_premium_settings_are_not_sent_to_flex_consumption():
 
 
 @pytest.mark.parametrize(
-    "settings",
-    [bicep_variable(FUNCTION_APP_BICEP, "pipelineAppSettings"), arm_variable("pipelineAppSettings")],
+    ("settings", "keys"),
+    [
+        (
+            bicep_variable(FUNCTION_APP_BICEP, "pipelineAppSettings"),
+            bicep_variable(FUNCTION_APP_BICEP, "visionKeyAppSettings"),
+        ),
+        (arm_variable("pipelineAppSettings"), arm_variable("visionKeyAppSettings")),
+    ],
     ids=["bicep", "arm"],
 )
-def test_secret_settings_are_key_vault_references(settings):
-    values = {s["name"]: s["value"] for s in settings}
-    for name in ("VISION_KEY", "FACE_KEY"):
-        assert "@Microsoft.KeyVault(SecretUri=" in values[name], name
-    sql = values["SQL_CONNECTION_STRING"]
+def test_secret_settings_are_key_vault_references(settings, keys):
+    key_values = {s["name"]: s["value"] for s in keys}
+    assert set(key_values) == {"VISION_KEY", "FACE_KEY"}
+    for name, value in key_values.items():
+        assert "@Microsoft.KeyVault(SecretUri=" in value, name
+    sql = {s["name"]: s["value"] for s in settings}["SQL_CONNECTION_STRING"]
     assert "ODBC Driver 18 for SQL Server" in sql and "Authentication=ActiveDirectoryMsi" in sql
     assert not re.search(r"(?i)\b(pwd|password)\s*=", sql)
 
@@ -360,7 +368,7 @@ def test_keys_are_read_only_where_they_are_written():
     for path in sorted(INFRA.rglob("*.json")):
         uses[path.relative_to(INFRA).as_posix()] = str(without_metadata(load_json(path))).count("listKeys(")
     assert {name: count for name, count in uses.items() if count} == {
-        "modules/cognitive.bicep": 2,
+        "modules/visionkeys.bicep": 2,
         "blob-events.bicep": 1,
         "azuredeploy.json": 2,
         "blob-events.json": 1,

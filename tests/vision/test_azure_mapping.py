@@ -11,7 +11,7 @@ from azure.cognitiveservices.vision.computervision import models as vision_model
 from azure.cognitiveservices.vision.face import models as face_models
 from msrest import Deserializer
 
-from pipeline.vision.azure import to_analysis, to_detected_faces, to_text_reading
+from pipeline.vision.azure.mapping import to_analysis, to_detected_faces, to_text_reading
 from pipeline.vision.base import Rectangle
 
 pytestmark = pytest.mark.timeout(30)

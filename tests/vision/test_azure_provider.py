@@ -5,21 +5,18 @@ from __future__ import annotations
 import io
 import json
 import re
-import subprocess
-import sys
 import threading
 import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
 
-from devhost.azure_vision_server import AzureVisionServer
+from devhost.azure_vision import AzureVisionServer
 from pipeline.errors import InputRejected, VisionServiceUnavailable
-from pipeline.vision.azure import AzureFaceList, AzureVision, vision_client
+from pipeline.vision.azure import AzureAccounts, AzureFaceList, AzureVision
 from pipeline.vision.base import VisionImage
 from pipeline.vision.retry import AzureRequestRejected, RetryPolicy
-from tests.vision.conftest import KEY, settings_for, wait_for_training
+from tests.vision.conftest import KEY, command_line_server, settings_for, wait_for_training
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -308,25 +305,7 @@ def test_request_counts_for_one_image(tmp_path, local_vision, images):
 
 
 def test_command_line_prints_the_endpoint_and_serves(tmp_path):
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "devhost.azure_vision_server",
-            "--port",
-            "0",
-            "--key",
-            "K",
-            "--data",
-            str(tmp_path),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    try:
-        line = process.stdout.readline()
+    with command_line_server("--port", "0", "--key", "K", "--data", str(tmp_path)) as line:
         match = re.search(r"(http://127\.0\.0\.1:\d+)", line)
         assert match, line
         with urllib.request.urlopen(match.group(1) + "/_admin/stats", timeout=10) as response:
@@ -336,9 +315,6 @@ def test_command_line_prints_the_endpoint_and_serves(tmp_path):
             urllib.request.urlopen(request, timeout=10)
         assert refused.value.code == 401
         assert json.load(refused.value)["error"]["code"] == "401"
-    finally:
-        process.terminate()
-        assert process.wait(timeout=20) == 0
 
 
 def test_seeded_list_holds_the_synthetic_faces_and_never_matches_a_real_one(server, images):
@@ -352,7 +328,7 @@ def test_seeded_list_holds_the_synthetic_faces_and_never_matches_a_real_one(serv
 
 def test_synchronous_ocr_returns_the_words_in_one_call(server, images):
     before = admin(server, "/_admin/stats")["requests"].get("ocr", 0)
-    result = vision_client(server.endpoint, KEY).recognize_printed_text_in_stream(
+    result = AzureAccounts(settings_for(server)).vision.recognize_printed_text_in_stream(
         io.BytesIO(images("page_of_text.png").data)
     )
     words = [word.text for region in result.regions for line in region.lines for word in line.words]

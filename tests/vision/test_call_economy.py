@@ -8,8 +8,9 @@ import types
 
 import pytest
 
-from devhost.azure_vision_server import AzureVisionServer
-from pipeline.vision.azure import READ_FIRST_POLL, AzureVision, ReadPacing, _service_time
+from devhost.azure_vision import AzureVisionServer
+from pipeline.vision.azure import AzureVision
+from pipeline.vision.azure.provider import READ_FIRST_POLL, ReadPacing, _service_time
 from pipeline.vision.base import TextReading, VisionImage
 from pipeline.vision.local import LocalVision
 from tests.vision.conftest import KEY, settings_for

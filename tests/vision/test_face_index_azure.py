@@ -9,7 +9,9 @@ import pytest
 
 from pipeline.contract import utc_now
 from pipeline.db import Database
-from pipeline.faceindex import AzureFaceIndex, IndexedFace
+from pipeline.faces.face_list_index import AzureFaceIndex
+from pipeline.faces.index import IndexedFace
+from pipeline.faces.store import FaceIndexStore
 from pipeline.imaging import make_working_copy
 from pipeline.vision.azure import AzureFaceList, AzureVision
 from pipeline.vision.base import VisionImage
@@ -44,7 +46,7 @@ def azure_index(server, sql_connection_string):
     settings = settings_for(server, face_list_id=f"list-{uuid.uuid4().hex[:8]}")
     face_list = AzureFaceList(settings)
     face_list.ensure()
-    return database, AzureFaceIndex(database, face_list, settings.face_list_id), AzureVision(settings)
+    return database, AzureFaceIndex(FaceIndexStore(database), face_list), AzureVision(settings)
 
 
 def test_pending_faces_match_before_training_and_trained_ones_after(azure_index, images):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -103,8 +102,8 @@ def detect_all(vision: AzureVision, images: dict[str, VisionImage]) -> dict[str,
 
 
 def test_grid_detection_finds_the_same_faces_with_fewer_requests(server, working_copies):
-    single_settings = dataclasses.replace(settings_for(server), face_rate_limit=None)
-    grid_settings = dataclasses.replace(single_settings, face_detect_grid=4)
+    single_settings = settings_for(server).model_copy(update=dict(face_rate_limit=None))
+    grid_settings = single_settings.model_copy(update=dict(face_detect_grid=4))
 
     admin(server, "/_admin/reset", {})
     alone = detect_all(AzureVision(single_settings), working_copies)
@@ -125,7 +124,7 @@ def test_grid_detection_finds_the_same_faces_with_fewer_requests(server, working
 
 
 def test_a_lone_image_goes_alone_and_its_face_can_be_matched(server, working_copies):
-    vision = AzureVision(dataclasses.replace(settings_for(server), face_detect_grid=4))
+    vision = AzureVision(settings_for(server).model_copy(update=dict(face_detect_grid=4)))
     admin(server, "/_admin/reset", {})
     hopper = working_copies["grace_hopper.jpg"]
     (face_found,) = vision.detect_faces(hopper)

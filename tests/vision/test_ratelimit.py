@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from pipeline.errors import ConfigurationError
-from pipeline.settings import AzureVisionSettings
+from pipeline.settings import AzureVisionSettings, Settings
 from pipeline.vision.azure import AzureFaceList
-from pipeline.vision.ratelimit import HEADROOM, RateLimiter, limiter_for
+from pipeline.vision.ratelimit import HEADROOM, RateLimiter, RateLimiters
 from pipeline.vision.retry import RetryPolicy
 from tests.vision.test_azure_provider import admin, new_list
 from tests.vision.test_retry import FakeClock, Script, face_error
@@ -64,15 +63,18 @@ def test_every_attempt_waits_for_a_slot_retries_included():
 
 def test_one_limiter_per_endpoint_and_the_lower_rate_wins():
     endpoint = f"https://limiter-{time.monotonic_ns()}.example.com/"
-    vision = limiter_for(endpoint, 10)
-    face = limiter_for(endpoint.rstrip("/").upper(), 5)
+    limiters = RateLimiters()
+    vision = limiters.for_endpoint(endpoint, 10)
+    face = limiters.for_endpoint(endpoint.rstrip("/").upper(), 5)
     assert vision is face and face.rate == pytest.approx(5 * HEADROOM)
-    assert limiter_for(endpoint, 0) is None and limiter_for(endpoint, None) is None
+    assert limiters.for_endpoint(endpoint, 0) is None and limiters.for_endpoint(endpoint, None) is None
 
 
 def settings(**env: str) -> AzureVisionSettings:
-    base = {"VISION_ENDPOINT": "https://v", "VISION_KEY": "k", "FACE_ENDPOINT": "https://f", "FACE_KEY": "k"}
-    return AzureVisionSettings.from_environment({**base, **env})
+    base = {"VISION_ENDPOINT": "https://v", "VISION_KEY": "k", "FACE_ENDPOINT": "https://f", "FACE_KEY": "k",
+            "VISION_PROVIDER": "azure", "SQL_CONNECTION_STRING": "Driver=SQLite3;Database=x.db",
+            "AzureWebJobsStorage": "UseDevelopmentStorage=true"}  # fmt: skip
+    return Settings.from_environment({**base, **env}).azure
 
 
 def test_rate_limit_settings():
@@ -112,7 +114,7 @@ def test_paced_client_is_never_throttled_and_an_unpaced_one_is(server):
         elapsed = time.monotonic() - started
         paced = admin(server, "/_admin/stats")
 
-        unpaced_settings = dataclasses.replace(paced_settings, face_rate_limit=None)
+        unpaced_settings = paced_settings.model_copy(update=dict(face_rate_limit=None))
         admin(server, "/_admin/reset", {})
         assert _hammer(AzureFaceList(unpaced_settings), 12) == ["notstarted"] * 12
         unpaced = admin(server, "/_admin/stats")

@@ -246,13 +246,6 @@ def test_other_exceptions_propagate_untouched():
     assert clock.sleeps == []
 
 
-def test_module_call_uses_the_default_policy(monkeypatch):
-    clock = FakeClock()
-    monkeypatch.setattr(retry, "DEFAULT_POLICY", RetryPolicy(clock=clock, jitter=lambda low, high: high))
-    assert retry.call("detect", Script(face_error(500))) == "ok"
-    assert clock.sleeps == [1.0]
-
-
 def test_disable_sdk_retries_leaves_every_decision_to_the_policy():
     from azure.cognitiveservices.vision.face import FaceClient
     from msrest.authentication import CognitiveServicesCredentials
