@@ -33,7 +33,7 @@ EXPECTED_TAGS = {
     "bus": ({"person", "bus", "vehicle"}, {"animal", "food"}),
     "grace_hopper": ({"person", "tie"}, {"animal", "vehicle"}),
     "page": ({"text", "document"}, {"person", "animal", "vehicle"}),
-    "rocket": (set(), {"person", "animal", "food"}),
+    "rocket": (set(), {"person", "animal", "food", "missile", "weapon"}),
 }
 # Words a composed caption may use besides the names of what was found.
 GRAMMAR = {"a", "an", "with", "on", "beside", "of", "group", "two", "three", "four", "five"}
@@ -195,3 +195,13 @@ def test_the_vocabulary_only_names_classes_and_objects_the_models_have():
     probabilities[[281, 285]] = 0.4  # tabby and Egyptian cat
     tags = vocab.from_probabilities(probabilities)
     assert tags["cat"] == pytest.approx(0.8) and tags["animal"] == pytest.approx(0.8) and tags["dog"] == 0
+
+
+def test_the_missile_classes_never_name_a_rocket():
+    from pipeline.vision.local.scene import describe
+
+    probabilities = np.zeros(1000)
+    probabilities[657], probabilities[967] = 0.6, 0.4  # "missile", espresso
+    scene_found = describe(probabilities, class_names(), [], [], [], (640, 480), vocabulary())
+    assert {tag.name for tag in scene_found.tags} == {"espresso", "drink"}  # no "missile", no "weapon"
+    assert scene_found.caption is None  # "drink" at 0.4 is below the caption floor

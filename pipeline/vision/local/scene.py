@@ -81,9 +81,11 @@ def _text_tags(
     return found
 
 
-def _class_name_tags(probabilities: np.ndarray, names: list[str]) -> dict[str, float]:
+def _class_name_tags(probabilities: np.ndarray, names: list[str], vocab: Vocabulary) -> dict[str, float]:
     found = {}
     for index in np.flatnonzero(probabilities >= CLASS_NAME_FLOOR):
+        if int(index) in vocab.unnamed:
+            continue
         name = names[index].lower()
         if len(name.split()) <= CLASS_NAME_MAX_WORDS and not any(mark in name for mark in ",/()"):
             found[name] = float(probabilities[index])
@@ -135,7 +137,7 @@ def describe(
         for tag, confidence in vocab.from_probabilities(probabilities).items()
         if confidence >= TAG_FLOOR
     }
-    _merge(tags, _class_name_tags(probabilities, class_names))
+    _merge(tags, _class_name_tags(probabilities, class_names, vocab))
     for found in objects:
         _merge(tags, {name: found.confidence for name in [found.name, *vocab.tags_of_object(found.name)]})
     text = _text_tags(regions, recognised, size)

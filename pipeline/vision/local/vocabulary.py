@@ -32,6 +32,8 @@ class Vocabulary:
     entries: dict[str, TagEntry]
     # Every tag -> the ImageNet classes it covers (its own and its descendants'), as an index array.
     class_sets: dict[str, np.ndarray] = field(repr=False)
+    # ImageNet classes whose own name is never reported as a tag.
+    unnamed: frozenset[int] = frozenset()
 
     def ancestors(self, tag: str) -> list[str]:
         """The tag itself, then every broader tag, nearest first, each once."""
@@ -78,7 +80,9 @@ def _indices(values: list[int | str]) -> frozenset[int]:
 
 
 def parse(text: str) -> Vocabulary:
-    raw = tomllib.loads(text)["tags"]
+    document = tomllib.loads(text)
+    raw = document["tags"]
+    unnamed = _indices(document.get("class_names", {}).get("never", []))
     entries = {
         name: TagEntry(
             name=name,
@@ -99,7 +103,7 @@ def parse(text: str) -> Vocabulary:
         for ancestor in vocabulary.ancestors(entry.name)[1:]:
             covered[ancestor].update(entry.imagenet)
     class_sets = {name: np.array(sorted(indices), dtype=int) for name, indices in covered.items()}
-    return Vocabulary(entries=entries, class_sets=class_sets)
+    return Vocabulary(entries=entries, class_sets=class_sets, unnamed=unnamed)
 
 
 @cache
