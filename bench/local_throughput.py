@@ -39,7 +39,7 @@ def pure_inference(stack: Stack, refs: list[BlobRef]) -> tuple[int, dict[str, fl
             copies.append(stack.storage.read(BlobRef(container=WORKING_CONTAINER, name=name)))
     warm = VisionImage(copies[0])
     vision.analyze(warm), vision.read_text(warm), vision.detect_faces(warm)  # load the models first
-    seconds = {"analyze (scene models)": 0.0, "ocr (PP-OCRv6)": 0.0, "faces (dlib)": 0.0}
+    seconds = {"analyze (scene models)": 0.0, "ocr (PP-OCRv6)": 0.0, f"faces ({vision.face_model})": 0.0}
     for data in copies:
         image = VisionImage(data)
         image.pixels  # noqa: B018 - decoding is not inference: done before the clocks start

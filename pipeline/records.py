@@ -107,7 +107,7 @@ class JobRecords:
     def __init__(self, database: Database) -> None:
         self._db = database
         self.persons = PersonStore(database)
-        self._faces = FaceRows(self.persons)
+        self.face_rows = FaceRows(self.persons)
 
     def start_job(self, job: JobMessage) -> bool:
         """Record a job as processing. False when this very job already finished (a repeated trigger);
@@ -199,7 +199,7 @@ class JobRecords:
             )  # fmt: skip
             if cursor.rowcount == 0:
                 return False
-            self._faces.store(cursor, job, outcome.faces, outcome.matches)
+            self.face_rows.store(cursor, job, outcome.faces, outcome.matches)
             self._replace_rows(
                 cursor, "image_tags", image_id,
                 "INSERT INTO image_tags (image_id, tag, confidence) VALUES (?, ?, ?)",
@@ -235,7 +235,7 @@ class JobRecords:
         """Delete every row of an image, in one transaction (tags, text, faces, results cascade), its faces out
         of their persons and its decisions; the audit keeps one row naming only the image id, actor and time."""
         with self._db.transaction() as cursor:
-            self._faces.erase(cursor, image_id)
+            self.face_rows.erase(cursor, image_id)
             cursor.execute(
                 "DELETE FROM rejected_messages WHERE job_id IN (SELECT job_id FROM step_runs WHERE image_id = ?) "
                 "OR job_id IN (SELECT job_id FROM images WHERE image_id = ?)",

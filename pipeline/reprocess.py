@@ -1,4 +1,6 @@
-"""Reprocess images already in SQL: run the steps of the current step list they have not completed.
+"""Reprocess images already in SQL: run the steps of the current step list they have not completed, and those
+whose results came from another model than the one now configured (a new face model, a provider switch),
+with every step that reads their results.
 
 Like an enrichment cache: after a step is added to ``PIPELINE_STEPS``, reprocessing an old batch runs just
 that step (and ``persist``), feeding it the results the image already has. ``force`` runs every step again,
@@ -61,10 +63,20 @@ def _selected(runtime: Runtime, batch: str | None, status: str | None) -> list[t
     return runtime.database.query(_SELECTIONS[(batch is not None, status is not None)], params)[1]
 
 
+def _model_changed(runtime: Runtime, step: str, output: dict) -> bool:
+    """Whether the step's output came from another model than the one now configured for the step."""
+    attribute = runtime.registry[step].model_attribute
+    return attribute is not None and output.get("model") != getattr(runtime.vision(step), attribute)
+
+
 def _plan(runtime: Runtime, done: dict[str, dict], force: bool, has_original: bool) -> tuple[list[str], int]:
     """The job's step list and the position to start at: reused results first, then the steps to run."""
     current = list(runtime.pipeline)
-    reused = {step for step in current[:-1] if step in done}
+    reused: set[str] = set()
+    for step in current[:-1]:  # in order, so a step whose input runs again runs again too
+        requires = {required.name for required in runtime.registry[step].requires}
+        if step in done and not _model_changed(runtime, step, done[step]) and requires <= reused:
+            reused.add(step)
     if force:
         # Only what cannot run again is reused: the steps that read an original that no longer exists.
         reads_original = {step for step in reused if runtime.registry[step].reads is ImageSource.ORIGINAL}

@@ -76,7 +76,8 @@ class Runtime:
     _providers: dict[Provider, VisionProvider] = field(default_factory=dict)
     _face_indexes: dict[Provider, FaceIndex] = field(default_factory=dict)
     _azure_accounts: Any = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Re-entrant: building a face index asks for the provider whose face model it searches.
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     @classmethod
     def from_settings(cls, settings: Settings, registry: Mapping[str, Step]) -> Runtime:
@@ -113,7 +114,7 @@ class Runtime:
         if provider is Provider.LOCAL:
             from pipeline.vision.local import LocalVision
 
-            return LocalVision()
+            return LocalVision(face_model=self.settings.local.face_model)
         from pipeline.vision.azure import AzureVision
 
         return AzureVision(self._accounts())
@@ -149,13 +150,18 @@ class Runtime:
         if provider is Provider.LOCAL:
             from pipeline.faces.local_index import LocalFaceIndex
 
-            return LocalFaceIndex(self.face_store)
+            faces = self.vision_provider(Provider.LOCAL).faces  # the model whose embeddings it compares
+            return LocalFaceIndex(self.face_store, faces, self._evict)
         from pipeline.faces.face_list_index import AzureFaceIndex
         from pipeline.vision.azure import AzureFaceList
 
         face_list = AzureFaceList(self._accounts())
         face_list.ensure()
-        return AzureFaceIndex(self.face_store, face_list)
+        return AzureFaceIndex(self.face_store, face_list, self._evict)
+
+    def _evict(self, provider: str, faces: list[tuple[str, str | None]]) -> None:
+        """Remove faces from another provider's side (a face indexed again under a new model)."""
+        self.face_index_for_provider(provider).evict(faces)
 
     def describe(self) -> dict[str, Any]:
         """What an operator needs to see to check the configuration (served at GET /api/health)."""

@@ -37,6 +37,7 @@ VISION_RATE_LIMIT = "VISION_RATE_LIMIT"
 FACE_RATE_LIMIT = "FACE_RATE_LIMIT"
 FACE_DETECT_GRID = "FACE_DETECT_GRID"
 ORIGINAL_RETENTION = "ORIGINAL_RETENTION"
+LOCAL_FACE_MODEL = "LOCAL_FACE_MODEL"
 
 DEFAULT_PIPELINE_STEPS = "normalize,analyze,ocr,faces,facematch,persist"
 DEFAULT_FACE_LIST_ID = "imaginem-faces"
@@ -65,6 +66,7 @@ APP_SETTINGS: tuple[str, ...] = (
     FACE_RATE_LIMIT,
     FACE_DETECT_GRID,
     ORIGINAL_RETENTION,
+    LOCAL_FACE_MODEL,
 )
 
 
@@ -163,6 +165,19 @@ class AzureVisionSettings(BaseModel):
     face_detect_grid: int = 1
 
 
+# The open face models LOCAL_FACE_MODEL may name (pipeline.vision.local.faces.FACE_MODELS; a test holds the two
+# together), the first being the default.
+LOCAL_FACE_MODELS = ("yunet-sface", "dlib")
+
+
+class LocalVisionSettings(BaseModel):
+    """The open models of the local provider."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    face_model: str = LOCAL_FACE_MODELS[0]
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
@@ -171,6 +186,7 @@ class Settings(BaseModel):
     storage: Mapping[str, str]  # AzureWebJobsStorage and its identity-based ``AzureWebJobsStorage__*`` keys
     vision: VisionChoice = VisionChoice()
     azure: AzureVisionSettings | None = None  # set whenever VISION_PROVIDER selects azure for any step
+    local: LocalVisionSettings = LocalVisionSettings()
     original_retention: Retention = Retention.KEEP
 
     @field_validator("pipeline_steps", mode="before")
@@ -210,6 +226,7 @@ class Settings(BaseModel):
             vision=vision,
             azure=azure,
             original_retention=checked(lambda: _retention(env), Retention.KEEP),
+            local=checked(lambda: _local_models(env), LocalVisionSettings()),
         )
         if problems:
             raise ConfigurationError("\n".join(problems))
@@ -261,6 +278,15 @@ def _retention(env: Mapping[str, str]) -> Retention:
     if value not in Retention.__members__.values():
         raise ConfigurationError(f"{ORIGINAL_RETENTION}: unknown policy {value!r}; use {_choices(Retention)}")
     return Retention(value)
+
+
+def _local_models(env: Mapping[str, str]) -> LocalVisionSettings:
+    face_model = env.get(LOCAL_FACE_MODEL, "").strip().lower() or LOCAL_FACE_MODELS[0]
+    if face_model not in LOCAL_FACE_MODELS:
+        raise ConfigurationError(
+            f"{LOCAL_FACE_MODEL}: unknown face model {face_model!r}; use {' or '.join(map(repr, LOCAL_FACE_MODELS))}"
+        )
+    return LocalVisionSettings(face_model=face_model)
 
 
 def _endpoint(env: Mapping[str, str], name: str) -> str:

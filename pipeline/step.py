@@ -49,6 +49,9 @@ class Step(ABC, Generic[OutputT]):
     reads: ClassVar[ImageSource] = ImageSource.WORKING
     # A terminal step ends every pipeline: it must be listed last and forwards nothing.
     terminal: ClassVar[bool] = False
+    # The attribute of the step's vision provider naming the model that made its output, which the output
+    # records as ``model``: reprocessing runs the step again for outputs of another model.
+    model_attribute: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

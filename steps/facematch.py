@@ -35,6 +35,7 @@ class Facematch(Step[FacematchOutput]):
             indexed = IndexedFace(
                 face_id=face_id_for(context.message.job_id, face.index),
                 image_id=str(context.message.image_id),
+                model=found.model,
                 rectangle=face.rectangle,
                 embedding=face.embedding,
                 detection_id=face.detection_id,

@@ -42,6 +42,7 @@ def _crop_box(rectangle: Rectangle, width: int, height: int) -> tuple[int, int, 
 class Faces(Step[FacesOutput]):
     name = "faces"
     requires = (Normalize,)
+    model_attribute = "face_model"
 
     def run(self, context: StepContext) -> FacesOutput:
         working = context.image()

@@ -46,6 +46,7 @@ def outcome_of(outputs: dict[str, dict[str, Any]]) -> JobOutcome:
                 crop_blob=face.crop.name,
                 embedding=decode_embedding(face.embedding).tobytes() if face.embedding else None,
                 persisted_face_id=persisted_ids.get(face.index),
+                face_model=found.model,
             )
             for face in found.faces
         ]

@@ -118,3 +118,36 @@ def test_upload_reports_skipped_files_and_ends_with_its_summary(tmp_path, reacha
     for skipped in (".hidden.jpg", "inside.jpg", "tab\\there.jpg"):
         assert skipped in stderr
     assert stdout.splitlines()[0].split() == ["image", "status", "faces", "matches", "detail"]
+
+
+def test_review_persons_and_person_from_the_command_line(tmp_path, reachable, runtime, azurite, samples):
+    import json
+
+    from tests.pipeline_harness import Harness
+
+    runtime.pipeline = ("normalize", "faces", "facematch", "persist")
+    harness = Harness(runtime, azurite.connection_string)
+    for name in ("grace_hopper.jpg", "phone_rotated_exif.jpg"):
+        harness.ingest(harness.upload(samples / name, f"cli/{name}"))
+        harness.run_all()
+    ((face, matched),) = runtime.database.query("SELECT face_id, matched_face_id FROM v_face_matches")[1]
+    code, stdout, stderr, _ = cli(
+        tmp_path, "review", "--face-id", str(face), "--matched-face-id", str(matched), "--decision", "reject",
+        "--reviewer", "caseworker-3", "--note", "'; DROP TABLE faces; --", **reachable,
+    )  # fmt: skip
+    assert code == 0, stderr
+    persons = json.loads(stdout)["persons"]
+    assert persons[str(face).lower()] != persons[str(matched).lower()]
+    code, stdout, _, _ = cli(tmp_path, "persons", "--batch", "cli", **reachable)
+    assert code == 0 and len(json.loads(stdout)["items"]) == 2
+    code, stdout, _, _ = cli(tmp_path, "persons", "--recompute", **reachable)
+    assert code == 0 and json.loads(stdout)["faces_moved"] == 0
+    person = persons[str(face).lower()]
+    code, stdout, _, _ = cli(tmp_path, "person", "--person-id", person, "--label", "case 12/7", **reachable)
+    assert code == 0 and json.loads(stdout)["label"] == "case 12/7"
+    assert runtime.database.query("SELECT note FROM match_reviews")[1][0] == ("'; DROP TABLE faces; --",)
+    code, _, stderr, _ = cli(
+        tmp_path, "person", "--person-id", "00000000-0000-4000-8000-000000000000", **reachable
+    )
+    assert code == 1
+    one_line(stderr, "person 00000000-0000-4000-8000-000000000000 not found")

@@ -260,3 +260,51 @@ def test_every_people_statement_parses_as_tsql():
             statement += TSQL.page_clause
         parsed = sqlglot.parse(statement, read="tsql")
         assert len(parsed) == 1 and parsed[0] is not None, statement
+
+
+def test_a_face_model_switch_then_reprocess_reembeds_without_duplicates_and_keeps_decisions(
+    azurite, sql_connection_string, samples
+):
+    from pipeline.runtime import Runtime
+    from pipeline.settings import LocalVisionSettings
+    from steps import STEPS_BY_NAME
+    from tests.conftest import fresh_runtime
+
+    names = ("grace_hopper.jpg", "phone_rotated_exif.jpg", "two_people.jpg")
+    before = fresh_runtime(
+        azurite, sql_connection_string, pipeline_steps=",".join(PIPELINE), local={"face_model": "dlib"}
+    )
+    harness = Harness(before, azurite.connection_string)
+    refs = [harness.upload(samples / name, f"switch/{name}") for name in names]
+    for ref in refs:
+        harness.ingest(ref)
+        harness.run_all()
+    hopper, phone = faces_of(before, refs[0])[0], faces_of(before, refs[1])[0]
+    before.reviews.decide(phone, hopper, Decision.CONFIRM, "caseworker-9", "same brooch")
+    dlib_pairs = rows(before, "SELECT COUNT(*) FROM v_face_matches")[0][0]
+    assert rows(before, "SELECT DISTINCT face_model FROM face_index") == [("dlib-hog+mmod/resnet-v1",)]
+
+    # The host restarts with the default face model: same storage, same database.
+    after = Runtime.from_settings(
+        before.settings.model_copy(update={"local": LocalVisionSettings()}), STEPS_BY_NAME
+    )
+    harness = Harness(after, azurite.connection_string)
+    assert reprocess(after, batch="switch").queued == 3  # every image's faces came from the other model
+    harness.run_all()
+    model = after.vision("faces").face_model
+    assert rows(after, "SELECT DISTINCT face_model FROM faces") == [(model,)]
+    assert rows(after, "SELECT DISTINCT face_model FROM face_index") == [(model,)]
+    assert rows(after, "SELECT COUNT(*), COUNT(DISTINCT face_id) FROM faces") == [(4, 4)]
+    assert rows(after, "SELECT COUNT(*) FROM face_index") == [(4,)]
+    (pairs,) = rows(after, "SELECT COUNT(*) FROM v_face_matches")[0]
+    assert pairs >= dlib_pairs and rows(
+        after, "SELECT COUNT(*) FROM (SELECT DISTINCT face_id, matched_face_id FROM face_matches) AS d"
+    ) == [(pairs,)]
+    assert rows(
+        after,
+        "SELECT state, reviewer FROM match_reviews WHERE face_id = ? AND other_face_id = ?",
+        phone,
+        hopper,
+    ) == [("confirmed", "caseworker-9")]
+    assert person_of(after, phone) == person_of(after, hopper)
+    assert reprocess(after, batch="switch").queued == 0  # now up to date

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import sqlglot
 
+from pipeline.contract import BlobRef
 from pipeline.db import MIGRATIONS_ROOT, SQLITE, TSQL
+from pipeline.ids import image_id_for
 from pipeline.records import JobOutcome, TextLineRecord
 from tests.pipeline_harness import Harness
 
@@ -32,6 +34,16 @@ def answered(runtime, azurite, samples):
     for name in SAMPLES:
         harness.ingest(harness.upload(samples / name, f"samples/{name}"))
         harness.run_all()
+
+    # A caseworker labels Grace Hopper's person and moves the phone photo's face out of it (queries 10, 12).
+    def face_of(name: str) -> str:
+        image = str(image_id_for(BlobRef(container="images", name=f"samples/{name}")))
+        return str(runtime.database.query("SELECT face_id FROM faces WHERE image_id = ?", [image])[1][0][0])
+
+    hopper = face_of("grace_hopper.jpg")
+    (person,) = runtime.database.query("SELECT person_id FROM person_faces WHERE face_id = ?", [hopper])[1][0]
+    runtime.reviews.label(str(person), "case-0001", "caseworker-1")
+    runtime.reviews.move_out(str(person), face_of("phone_rotated_exif.jpg"), "caseworker-1")
     return {title: runtime.database.query(sql)[1] for title, sql in worked_queries()}
 
 
@@ -44,8 +56,9 @@ def names(rows, column=0) -> set[str]:
 
 
 def test_every_worked_query_answers_its_question(answered):
-    assert len(answered) == 8
-    assert names(by_number(answered, 1)) == {"phone_rotated_exif.jpg", "two_people.jpg"}
+    assert len(answered) == 12
+    # The phone photo's face was moved out of Grace Hopper's person: query 1 follows the decision.
+    assert names(by_number(answered, 1)) == {"two_people.jpg"}
     assert by_number(answered, 2) == []  # the example face id matches nothing
     assert names(by_number(answered, 3)) == {"grace_hopper.jpg", "astronaut.png", "phone_rotated_exif.jpg",
                                              "two_people.jpg"}  # fmt: skip
@@ -56,6 +69,15 @@ def test_every_worked_query_answers_its_question(answered):
     [(step, error, images, attempts)] = by_number(answered, 7)
     assert (step, images, attempts) == ("normalize", 1, 1) and "not a decodable image" in error
     assert names(by_number(answered, 8)) == {"two_people.jpg"}
+    queue = by_number(answered, 9)
+    assert [row[4] for row in queue] == sorted((row[4] for row in queue), reverse=True) and len(
+        queue
+    ) == 2  # 4 pairs, 2 decided
+    assert names(by_number(answered, 10)) == {"grace_hopper.jpg", "two_people.jpg"}
+    persons = by_number(answered, 11)
+    assert sorted(row[2] for row in persons)[-2:] == [2, 2] and any(row[1] == "case-0001" for row in persons)
+    decisions = by_number(answered, 12)  # the phone face against the two other photos of her that matched it
+    assert len(decisions) == 2 and {row[2] for row in decisions} == {"rejected"}
 
 
 @pytest.mark.parametrize("path", sorted(MIGRATIONS_ROOT.parent.rglob("*.sql")), ids=lambda p: str(p.name))

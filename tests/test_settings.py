@@ -121,3 +121,14 @@ def test_a_settings_file_named_on_the_command_line_must_exist(tmp_path):
     assert load_local_settings(tmp_path / "absent.json", {}) == {}  # the default file may be absent
     with pytest.raises(SettingsError, match="settings file not found"):
         load_local_settings(tmp_path / "absent.json", {}, required=True)
+
+
+def test_the_local_face_model_is_chosen_and_checked():
+    from pipeline.settings import LOCAL_FACE_MODELS
+    from pipeline.vision.local.faces import DEFAULT_FACE_MODEL, FACE_MODELS
+
+    assert list(LOCAL_FACE_MODELS) == list(FACE_MODELS) and LOCAL_FACE_MODELS[0] == DEFAULT_FACE_MODEL
+    assert parsed().local.face_model == "yunet-sface"
+    assert parsed(LOCAL_FACE_MODEL="dlib").local.face_model == "dlib"
+    message = refused({**VALID, "LOCAL_FACE_MODEL": "hog"})
+    assert "LOCAL_FACE_MODEL: unknown face model 'hog'" in message

@@ -3,13 +3,15 @@
 import pytest
 
 from devhost.scenes import printed_page
-from pipeline.faces.local_index import MATCH_DISTANCE, LocalFaceIndex, distance_to_confidence
+from pipeline.faces.local_index import LocalFaceIndex, distance_to_confidence
 from pipeline.runtime import Runtime
 from pipeline.settings import Settings
+from pipeline.vision.local.faces import DEFAULT_FACE_MODEL, FACE_MODELS
 from steps import STEPS_BY_NAME
 from tests.pipeline_harness import Harness
 from tests.vision.test_local_ocr import without_final_stop
 
+DEFAULT_MATCH_DISTANCE = FACE_MODELS[DEFAULT_FACE_MODEL].match_distance
 FULL = "normalize,analyze,ocr,faces,facematch,persist"
 
 
@@ -123,7 +125,7 @@ def test_matching_survives_a_restart_and_a_repeated_step_adds_no_face_twice(harn
 
 
 def test_confidence_is_one_half_at_the_threshold():
-    assert distance_to_confidence(0.0) == 1.0
-    assert distance_to_confidence(MATCH_DISTANCE) == pytest.approx(0.5)
-    assert distance_to_confidence(3 * MATCH_DISTANCE) == 0.0
+    assert distance_to_confidence(0.0, DEFAULT_MATCH_DISTANCE) == 1.0
+    assert distance_to_confidence(DEFAULT_MATCH_DISTANCE, DEFAULT_MATCH_DISTANCE) == pytest.approx(0.5)
+    assert distance_to_confidence(3 * DEFAULT_MATCH_DISTANCE, DEFAULT_MATCH_DISTANCE) == 0.0
     assert LocalFaceIndex.provider == "local"

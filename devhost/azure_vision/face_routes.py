@@ -17,7 +17,7 @@ from devhost.azure_vision.images import face_image
 from devhost.azure_vision.models import ModelAnswers
 from devhost.azure_vision.plumbing import ApiError, Request, Response
 from devhost.azure_vision.routing import Route
-from pipeline.faces.local_index import MATCH_DISTANCE, distance_to_confidence
+from pipeline.faces.local_index import distance_to_confidence
 from pipeline.vision.base import DetectedFace, decode_embedding
 
 LIST_ID = re.compile(r"^[a-z0-9_-]{1,64}$")
@@ -154,12 +154,15 @@ class FaceRoutes:
             return Response(200, [])
         distances = np.linalg.norm(matrix - query.embedding[None, :], axis=1)
         order = np.argsort(distances, kind="stable")
+        threshold = self._answers.vision.faces.match_distance  # the local face model's own threshold
         answer = []
         for index in order:
             distance = float(distances[index])
-            if mode == "matchPerson" and distance > MATCH_DISTANCE:
+            if mode == "matchPerson" and distance > threshold:
                 break
-            answer.append({key: ids[index], "confidence": round(distance_to_confidence(distance), 5)})
+            answer.append(
+                {key: ids[index], "confidence": round(distance_to_confidence(distance, threshold), 5)}
+            )
             if len(answer) >= top:
                 break
         return Response(200, answer)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from pipeline.vision import local as local_vision
-from pipeline.vision.base import Analysis, DetectedFace, TextReading, VisionImage, VisionProvider
+from pipeline.vision.base import Analysis, DetectedFace, TextReading, VisionImage
 
 # The open models are deterministic, and a batch of copies (or a retried request) should cost the server its
 # model time once, so it can keep up with a 10 req/s client.
@@ -19,9 +19,9 @@ T = TypeVar("T")
 
 
 class ModelAnswers:
-    """What a :class:`VisionProvider` (the open models by default) answers for an image, computed once."""
+    """What the open models (a :class:`LocalVision`) answer for an image, computed once."""
 
-    def __init__(self, vision: VisionProvider | None = None) -> None:
+    def __init__(self, vision: local_vision.LocalVision | None = None) -> None:
         self.vision = vision or local_vision.LocalVision()
         self._results: collections.OrderedDict[tuple[str, str], object] = collections.OrderedDict()
         self._lock = threading.Lock()

@@ -24,7 +24,7 @@ from devhost.azure_vision.plumbing import (
 )
 from devhost.azure_vision.routing import Route
 from pipeline.settings import FACE_ENDPOINT, VISION_AUTH, VISION_ENDPOINT, VisionAuth
-from pipeline.vision.base import VisionProvider
+from pipeline.vision.local import LocalVision
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class AzureVisionServer:
         port: int = 0,
         throttle_rps: float | None = None,
         failure_rate: float = 0.0,
-        vision: VisionProvider | None = None,
+        vision: LocalVision | None = None,
         *,
         identity_header: str | None = None,
         disable_local_auth: bool = False,

@@ -2,15 +2,15 @@
 -- database (`make query SQL="..."`); replace the quoted example values. Face matches are stored from the
 -- later photo to the earlier one, so "who matches this face" looks in both directions.
 
--- 1. Photos showing a person who appears in a given photo, best match first.
-SELECT DISTINCT other.blob_name AS photo, m.confidence
+-- 1. Photos showing a person who appears in a given photo: every photo of the persons of its faces
+--    (persons reach every photo of someone through chains of matches, whatever the number of photos).
+SELECT DISTINCT other.blob_name AS photo
 FROM images AS given
 JOIN faces AS f ON f.image_id = given.image_id
-JOIN face_matches AS m ON m.face_id = f.face_id OR m.matched_face_id = f.face_id
-JOIN faces AS g ON g.face_id = CASE WHEN m.face_id = f.face_id THEN m.matched_face_id ELSE m.face_id END
-JOIN images AS other ON other.image_id = g.image_id
+JOIN person_faces AS mine ON mine.face_id = f.face_id
+JOIN v_person_faces AS other ON other.person_id = mine.person_id AND other.image_id <> given.image_id
 WHERE given.blob_name = 'samples/grace_hopper.jpg'
-ORDER BY m.confidence DESC;
+ORDER BY photo;
 
 -- 2. Photos showing the person of one face (a face id from v_face_matches or the query API), best first.
 SELECT i.blob_name AS photo, m.confidence
@@ -63,3 +63,30 @@ JOIN images AS i ON i.image_id = a.image_id
 WHERE EXISTS (SELECT 1 FROM face_matches AS m WHERE m.face_id = a.face_id OR m.matched_face_id = a.face_id)
   AND EXISTS (SELECT 1 FROM face_matches AS m WHERE m.face_id = b.face_id OR m.matched_face_id = b.face_id)
 ORDER BY i.blob_name;
+
+-- 9. The review queue: matched pairs no one has decided on yet, best first.
+SELECT face_id, image_blob, matched_face_id, matched_image_blob, confidence
+FROM v_match_reviews
+WHERE state = 'pending'
+ORDER BY confidence DESC, face_id, matched_face_id;
+
+-- 10. Every photo of a person, found by the label a caseworker gave it (a case reference, say).
+SELECT pf.blob_name AS photo, pf.face_id
+FROM v_persons AS p
+JOIN v_person_faces AS pf ON pf.person_id = p.person_id
+WHERE p.label = 'case-0001'
+ORDER BY pf.blob_name;
+
+-- 11. The persons of a batch: how many of their faces are in it, and how many photos they have in all.
+SELECT p.person_id, p.label, COUNT(pf.face_id) AS faces_in_batch, p.image_count
+FROM v_persons AS p
+JOIN v_person_faces AS pf ON pf.person_id = p.person_id
+WHERE pf.batch_id = 'samples'
+GROUP BY p.person_id, p.label, p.image_count
+ORDER BY faces_in_batch DESC, p.person_id;
+
+-- 12. A reviewer's decisions on matched pairs, latest first, and everything that reviewer did.
+SELECT face_id, matched_face_id, state, decided_at
+FROM v_match_reviews
+WHERE reviewer = 'caseworker-1'
+ORDER BY decided_at DESC;

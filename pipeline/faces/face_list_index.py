@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from pipeline.contract import utc_now
-from pipeline.faces.index import FaceIndex, FaceMatch, IndexedFace
+from pipeline.faces.index import Evict, FaceIndex, FaceMatch, IndexedFace
 from pipeline.faces.store import FaceIndexStore
 from pipeline.vision.retry import AzureRequestRejected
 
@@ -33,8 +33,8 @@ ADD_SETTLE = timedelta(minutes=10)
 class AzureFaceIndex(FaceIndex):
     provider = "azure"
 
-    def __init__(self, store: FaceIndexStore, face_list: AzureFaceList) -> None:
-        super().__init__(store)
+    def __init__(self, store: FaceIndexStore, face_list: AzureFaceList, evict: Evict | None = None) -> None:
+        super().__init__(store, evict)
         self.face_list = face_list
         self.list_id = face_list.list_id
 
@@ -94,6 +94,7 @@ class AzureFaceIndex(FaceIndex):
             face_id=face.face_id,
             image_id=face.image_id,
             provider=self.provider,
+            model=face.model,
             embedding=None,
             persisted_face_id=persisted,
             detection_id=face.detection_id,
@@ -116,8 +117,8 @@ class AzureFaceIndex(FaceIndex):
         recorded: dict[str, str] = {}
         for face_id in unresolved:
             found = self._store.existing(face_id)
-            if found and found[0]:
-                recorded[face_id] = found[0]
+            if found and found.persisted_face_id:
+                recorded[face_id] = found.persisted_face_id
         deleted = 0
         for persisted, user_data in self.face_list.persisted_faces():
             owner = (user_data or "").lower()

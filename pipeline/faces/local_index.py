@@ -6,19 +6,25 @@ since other workers add faces too.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
-from pipeline.faces.index import FaceIndex, FaceMatch, IndexedFace
+from pipeline.faces.index import Evict, FaceIndex, FaceMatch, IndexedFace
 from pipeline.faces.store import FaceIndexStore
 from pipeline.vision.base import decode_embedding
 
-# dlib's 128-d embeddings: two faces closer than this (Euclidean) are taken as the same person. dlib's
-# documented 0.6 left almost no margin on the photos measured here (two different people at 0.607), so
-# the threshold sits between the groups; figures and trade-off in docs/FACE_MATCHING.md.
-MATCH_DISTANCE = 0.55
+
+class EmbeddingModel(Protocol):
+    """What the index needs of a face model (pipeline.vision.local.faces.FaceModel has it)."""
+
+    model_id: str
+    embedding_size: int
+    # Euclidean distance at or below which two of its embeddings are the same person (docs/FACE_MATCHING.md).
+    match_distance: float
 
 
-def distance_to_confidence(distance: float, threshold: float = MATCH_DISTANCE) -> float:
+def distance_to_confidence(distance: float, threshold: float) -> float:
     """1.0 for identical embeddings, 0.5 at the match threshold, 0.0 at twice the threshold."""
     return float(np.clip(1.0 - distance / (2 * threshold), 0.0, 1.0))
 
@@ -26,17 +32,18 @@ def distance_to_confidence(distance: float, threshold: float = MATCH_DISTANCE) -
 class LocalFaceIndex(FaceIndex):
     provider = "local"
 
-    def __init__(self, store: FaceIndexStore) -> None:
-        super().__init__(store)
+    def __init__(self, store: FaceIndexStore, model: EmbeddingModel, evict: Evict | None = None) -> None:
+        super().__init__(store, evict)
+        self.model = model
         self._ids: list[str] = []
         self._images: list[str] = []
-        self._vectors = np.zeros((0, 128), dtype=np.float32)
+        self._vectors = np.zeros((0, model.embedding_size), dtype=np.float32)
         self._known: set[str] = set()
         self._loaded_until = None
 
     def _refresh(self) -> None:
         """Load faces added since the last refresh (other workers add faces too)."""
-        rows = self._store.local_embeddings(since=self._loaded_until)
+        rows = self._store.local_embeddings(self.model.model_id, since=self._loaded_until)
         fresh = [row for row in rows if row.face_id not in self._known]
         if fresh:
             self._ids += [row.face_id for row in fresh]
@@ -48,16 +55,19 @@ class LocalFaceIndex(FaceIndex):
             self._loaded_until = max(row.added_at for row in rows)
 
     def _search(self, face: IndexedFace) -> list[FaceMatch]:
-        if face.embedding is None:
-            return []
+        if face.embedding is None or face.model != self.model.model_id:
+            return []  # embeddings of different models are never compared
         self._refresh()
         if not self._ids:
             return []
         distances = np.linalg.norm(self._vectors - decode_embedding(face.embedding), axis=1)
         other_images = np.array(self._images) != face.image_id.lower()
-        hits = np.flatnonzero((distances <= MATCH_DISTANCE) & other_images)
+        threshold = self.model.match_distance
+        hits = np.flatnonzero((distances <= threshold) & other_images)
         matches = [
-            FaceMatch(face_id=self._ids[i], confidence=round(distance_to_confidence(distances[i]), 4))
+            FaceMatch(
+                face_id=self._ids[i], confidence=round(distance_to_confidence(distances[i], threshold), 4)
+            )
             for i in hits
         ]
         # Another worker may have erased a cached face: report only faces still in the index.
@@ -76,6 +86,7 @@ class LocalFaceIndex(FaceIndex):
             face_id=face.face_id,
             image_id=face.image_id,
             provider=self.provider,
+            model=face.model,
             embedding=decode_embedding(face.embedding).tobytes() if face.embedding else None,
             persisted_face_id=None,
             detection_id=face.detection_id,

@@ -21,7 +21,11 @@ from pipeline.faces.grouping import Link, assign_person_ids, group_faces
 
 CONFIRMED, REJECTED = "confirmed", "rejected"
 
-FACE_IMAGE_SQL = "SELECT image_id FROM faces WHERE face_id = ?"
+# A face's image and, once it has one, its person.
+FACE_SQL = (
+    "SELECT f.image_id, pf.person_id FROM faces AS f LEFT JOIN person_faces AS pf ON pf.face_id = f.face_id "
+    "WHERE f.face_id = ?"
+)
 # Matches of a face in both directions whose other face is stored.
 FACE_MATCHES_SQL = (
     "SELECT m.matched_face_id, m.confidence FROM face_matches AS m JOIN faces AS o ON o.face_id = m.matched_face_id "
@@ -31,7 +35,6 @@ FACE_REVIEWS_SQL = (
     "SELECT r.other_face_id, r.state FROM match_reviews AS r JOIN faces AS o ON o.face_id = r.other_face_id "
     "WHERE r.face_id = ?"
 )
-PERSON_OF_FACE_SQL = "SELECT person_id FROM person_faces WHERE face_id = ?"
 PERSON_EXISTS_SQL = "SELECT 1 FROM persons WHERE person_id = ?"
 ALL_FACES_SQL = "SELECT face_id, image_id FROM faces"
 ALL_MATCHES_SQL = (
@@ -110,12 +113,7 @@ class PersonStore:
         """Regroup the link component of ``seeds`` (face ids) in the caller's transaction."""
         if self._db.dialect.persons_lock:
             cursor.execute(self._db.dialect.persons_lock)
-        component = self._component(cursor, {_id(face) for face in seeds})
-        current = {}
-        for face in component.image_of:
-            row = cursor.execute(PERSON_OF_FACE_SQL, face).fetchone()
-            if row is not None:
-                current[face] = _id(row[0])
+        component, current = self._component(cursor, {_id(face) for face in seeds})
         groups = component.groups()
         own = set(current.values())
         chosen = assign_person_ids(
@@ -130,27 +128,34 @@ class PersonStore:
             after={person: group for group, person in chosen.items()},
         )
 
-    def _component(self, cursor: Any, seeds: set[str]) -> Component:
+    def _component(self, cursor: Any, seeds: set[str]) -> tuple[Component, dict[str, str]]:
+        """The link component of the seeds, and the person each of its faces belongs to today."""
         component = Component()
+        current: dict[str, str] = {}
         frontier = list(seeds)
         while frontier:
             face = frontier.pop()
             if face in component.image_of:
                 continue
-            row = cursor.execute(FACE_IMAGE_SQL, face).fetchone()
+            row = cursor.execute(FACE_SQL, face).fetchone()
             if row is None:
                 continue  # erased, or not stored yet
             component.image_of[face] = _id(row[0])
+            if row[1] is not None:
+                current[face] = _id(row[1])
+            neighbours = []
             for other, confidence in cursor.execute(FACE_MATCHES_SQL, face, face).fetchall():
                 component.add_match(face, _id(other), float(confidence))
+                neighbours.append(_id(other))
             for other, state in cursor.execute(FACE_REVIEWS_SQL, face).fetchall():
                 component.add_review(face, _id(other), state)
-            for link in component.live_links():
-                if face in (link.face, link.other):
-                    other = link.other if link.face == face else link.face
-                    if other not in component.image_of:
-                        frontier.append(other)
-        return component
+                neighbours.append(_id(other))
+            frontier += [
+                other
+                for other in neighbours
+                if other not in component.image_of and frozenset((face, other)) not in component.rejected
+            ]
+        return component, current
 
     def _write(self, cursor: Any, current: dict[str, str], chosen: dict[frozenset[str], str]) -> None:
         now = utc_now()

@@ -39,6 +39,7 @@ class FaceRecord:
     crop_blob: str | None
     embedding: bytes | None = None
     persisted_face_id: str | None = None
+    face_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -198,22 +199,23 @@ class FaceRows:
             return
         rows = [
             (face.left, face.top, face.width, face.height, face.detection_score, face.crop_blob, face.embedding,
-             face.persisted_face_id, face_id_for(job.job_id, face.face_index))
+             face.persisted_face_id, face.face_model, face_id_for(job.job_id, face.face_index))
             for face in faces
         ]  # fmt: skip
         cursor.executemany(
             "UPDATE faces SET rect_left = ?, rect_top = ?, rect_width = ?, rect_height = ?, detection_score = ?, "
-            "crop_blob = ?, embedding = ?, persisted_face_id = COALESCE(?, persisted_face_id) WHERE face_id = ?",
+            "crop_blob = ?, embedding = ?, persisted_face_id = COALESCE(?, persisted_face_id), face_model = ? "
+            "WHERE face_id = ?",
             rows,
         )
         cursor.executemany(
             "INSERT INTO faces (face_id, image_id, job_id, face_index, rect_left, rect_top, rect_width, "
-            "rect_height, detection_score, crop_blob, embedding, persisted_face_id) "
-            "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM faces WHERE face_id = ?)",
+            "rect_height, detection_score, crop_blob, embedding, persisted_face_id, face_model) "
+            "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM faces WHERE face_id = ?)",
             [
                 (face_id_for(job.job_id, face.face_index), image_id, job_id, face.face_index, face.left, face.top,
                  face.width, face.height, face.detection_score, face.crop_blob, face.embedding,
-                 face.persisted_face_id, face_id_for(job.job_id, face.face_index))
+                 face.persisted_face_id, face.face_model, face_id_for(job.job_id, face.face_index))
                 for face in faces
             ],
         )  # fmt: skip

@@ -16,7 +16,7 @@ from typing import Any
 from pipeline.contract import utc_now
 from pipeline.db import Database
 
-LOCAL_FACES_SQL = "SELECT face_id, image_id, embedding, added_at FROM face_index WHERE provider = 'local'"
+LOCAL_FACES_SQL = "SELECT face_id, image_id, embedding, added_at FROM face_index WHERE provider = 'local' AND face_model = ?"
 LOCAL_FACES_SINCE_SQL = LOCAL_FACES_SQL + " AND added_at >= ?"
 PENDING_FACES_SQL = (
     "SELECT detection_id, face_id FROM face_index WHERE provider = 'azure' AND detection_id IS NOT NULL "
@@ -32,6 +32,14 @@ class IndexEntry:
     face_id: str
     provider: str
     persisted_face_id: str | None
+
+
+@dataclass(frozen=True)
+class IndexedEntry:
+    provider: str
+    model: str | None  # None for an entry older than model versions
+    persisted_face_id: str  # '' when the provider keeps nothing of its own
+    added_at: Any
 
 
 @dataclass(frozen=True)
@@ -52,15 +60,16 @@ class FaceIndexStore:
 
     # --- face_index ---------------------------------------------------------------------------------
 
-    def existing(self, face_id: str) -> tuple[str, Any] | None:
-        """(persisted id or '', added_at) of an indexed face; None if the face is not in the index."""
+    def existing(self, face_id: str) -> IndexedEntry | None:
+        """The index entry of a face; None if the face is not in the index."""
         _, rows = self._db.query(
-            "SELECT persisted_face_id, added_at FROM face_index WHERE face_id = ?", [face_id]
+            "SELECT provider, face_model, persisted_face_id, added_at FROM face_index WHERE face_id = ?",
+            [face_id],
         )
         if not rows:
             return None
-        persisted, added_at = rows[0]
-        return (_lower(persisted) if persisted is not None else "", added_at)
+        provider, model, persisted, added_at = rows[0]
+        return IndexedEntry(provider, model, _lower(persisted) if persisted is not None else "", added_at)
 
     def image_exists(self, image_id: str) -> bool:
         """Whether the pipeline still knows the image (it may have been erased while its job ran)."""
@@ -78,6 +87,7 @@ class FaceIndexStore:
         face_id: str,
         image_id: str,
         provider: str,
+        model: str,
         embedding: bytes | None,
         persisted_face_id: str | None,
         detection_id: str | None,
@@ -85,10 +95,10 @@ class FaceIndexStore:
         """Add a face to the index once — and not for an image erased while its job was in flight."""
         with self._db.transaction() as cursor:
             cursor.execute(
-                "INSERT INTO face_index (face_id, image_id, provider, embedding, persisted_face_id, detection_id, "
-                "added_at) SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM face_index WHERE face_id = ?) "
-                "AND EXISTS (SELECT 1 FROM images WHERE image_id = ?)",
-                face_id, image_id, provider, embedding, persisted_face_id, detection_id, utc_now(), face_id,
+                "INSERT INTO face_index (face_id, image_id, provider, face_model, embedding, persisted_face_id, "
+                "detection_id, added_at) SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS "
+                "(SELECT 1 FROM face_index WHERE face_id = ?) AND EXISTS (SELECT 1 FROM images WHERE image_id = ?)",
+                face_id, image_id, provider, model, embedding, persisted_face_id, detection_id, utc_now(), face_id,
                 image_id,
             )  # fmt: skip
 
@@ -104,12 +114,12 @@ class FaceIndexStore:
         )
         return [IndexEntry(_lower(face_id), provider, persisted) for face_id, provider, persisted in rows]
 
-    def local_embeddings(self, since: Any = None) -> list[StoredEmbedding]:
-        """Open-model faces with an embedding, all of them or those added at or after ``since``."""
+    def local_embeddings(self, model: str, since: Any = None) -> list[StoredEmbedding]:
+        """Open-model faces embedded by ``model``, all of them or those added at or after ``since``."""
         if since is None:
-            _, rows = self._db.query(LOCAL_FACES_SQL)
+            _, rows = self._db.query(LOCAL_FACES_SQL, [model])
         else:
-            _, rows = self._db.query(LOCAL_FACES_SINCE_SQL, [since])
+            _, rows = self._db.query(LOCAL_FACES_SINCE_SQL, [model, since])
         return [
             StoredEmbedding(_lower(face_id), _lower(image_id), embedding, added_at)
             for face_id, image_id, embedding, added_at in rows

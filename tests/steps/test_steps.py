@@ -78,7 +78,7 @@ def test_faces_step_writes_one_crop_per_face_around_its_box(samples, vision):
 def test_facematch_matches_a_second_photo_of_one_person_and_adds_each_face_once(samples, vision, tmp_path):
     database = Database(f"Driver=SQLite3;Database={tmp_path / 'index.db'}")
     database.upgrade()
-    index = LocalFaceIndex(FaceIndexStore(database))
+    index = LocalFaceIndex(FaceIndexStore(database), vision.faces)
     outputs = []
     for name in ("grace_hopper.jpg", "phone_rotated_exif.jpg"):
         picture = working_copy(samples, name)

