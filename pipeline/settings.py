@@ -40,6 +40,8 @@ FACE_RATE_LIMIT = "FACE_RATE_LIMIT"
 FACE_DETECT_GRID = "FACE_DETECT_GRID"
 ORIGINAL_RETENTION = "ORIGINAL_RETENTION"
 LOCAL_FACE_MODEL = "LOCAL_FACE_MODEL"
+OCR_LANGUAGES = "OCR_LANGUAGES"
+MODEL_CACHE_DIR = "MODEL_CACHE_DIR"
 DESK_USER = "DESK_USER"
 DESK_ROLES = "DESK_ROLES"
 # Set by App Service on every Azure instance: there, people sign in through App Service Authentication.
@@ -73,6 +75,8 @@ APP_SETTINGS: tuple[str, ...] = (
     FACE_DETECT_GRID,
     ORIGINAL_RETENTION,
     LOCAL_FACE_MODEL,
+    OCR_LANGUAGES,
+    MODEL_CACHE_DIR,
     DESK_USER,
     DESK_ROLES,
 )
@@ -176,6 +180,20 @@ class AzureVisionSettings(BaseModel):
 # The open face models LOCAL_FACE_MODEL may name (pipeline.vision.local.faces.FACE_MODELS; a test holds the two
 # together), the first being the default.
 LOCAL_FACE_MODELS = ("yunet-sface", "dlib")
+# OCR_LANGUAGES: "latin" (PP-OCR: French, Spanish, Portuguese, German, English... with their accents), or
+# Tesseract language codes, e.g. "ara,rus,ukr" ("latin" among them adds Tesseract's Latin packs).
+LATIN = "latin"
+_LANGUAGE_CODE = re.compile(r"^[a-z]{3}(_[a-z]+)?$")
+
+
+def parse_languages(value: str) -> tuple[str, ...]:
+    """``OCR_LANGUAGES`` as a tuple of codes: lower case, without blanks or repeats; empty means latin."""
+    codes: list[str] = []
+    for part in (value or LATIN).replace("+", ",").split(","):
+        code = part.strip().lower()
+        if code and code not in codes:
+            codes.append(code)
+    return tuple(codes) or (LATIN,)
 
 
 class LocalVisionSettings(BaseModel):
@@ -184,6 +202,8 @@ class LocalVisionSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     face_model: str = LOCAL_FACE_MODELS[0]
+    ocr_languages: str = LATIN
+    model_cache_dir: str | None = None  # where converted model graphs are kept (default: the user's cache)
 
 
 class DeskSettings(BaseModel):
@@ -302,12 +322,26 @@ def _retention(env: Mapping[str, str]) -> Retention:
 
 
 def _local_models(env: Mapping[str, str]) -> LocalVisionSettings:
+    from pipeline.tesseract_packs import missing_packs
+
+    problems = []
     face_model = env.get(LOCAL_FACE_MODEL, "").strip().lower() or LOCAL_FACE_MODELS[0]
     if face_model not in LOCAL_FACE_MODELS:
-        raise ConfigurationError(
+        problems.append(
             f"{LOCAL_FACE_MODEL}: unknown face model {face_model!r}; use {' or '.join(map(repr, LOCAL_FACE_MODELS))}"
         )
-    return LocalVisionSettings(face_model=face_model)
+    codes = parse_languages(env.get(OCR_LANGUAGES, ""))
+    wrong = [code for code in codes if code != LATIN and not _LANGUAGE_CODE.match(code)]
+    if wrong:
+        problems.append(
+            f"{OCR_LANGUAGES}: {wrong[0]!r} is not a language code; use 'latin' or Tesseract codes such as ara,rus,ukr"
+        )
+    elif codes != (LATIN,) and (problem := missing_packs(codes)) is not None:
+        problems.append(f"{OCR_LANGUAGES}={','.join(codes)}: {problem}")
+    if problems:
+        raise ConfigurationError("\n".join(problems))
+    cache = env.get(MODEL_CACHE_DIR, "").strip() or None
+    return LocalVisionSettings(face_model=face_model, ocr_languages=",".join(codes), model_cache_dir=cache)
 
 
 def _desk(env: Mapping[str, str]) -> DeskSettings:

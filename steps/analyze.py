@@ -9,11 +9,13 @@ from steps.normalize import Normalize
 
 class AnalyzeOutput(Analysis):
     provider: str
+    model: str | None = None  # None in results recorded before model versions
 
 
 class Analyze(Step[AnalyzeOutput]):
     name = "analyze"
     requires = (Normalize,)
+    model_attribute = "analysis_model"
 
     def run(self, context: StepContext) -> AnalyzeOutput:
         analysis = context.vision.analyze(context.image())
@@ -22,4 +24,6 @@ class Analyze(Step[AnalyzeOutput]):
             context.vision.name, len(analysis.tags or []), "yes" if analysis.caption else "no",
             ", ".join(analysis.unsupported) or "none",
         )  # fmt: skip
-        return AnalyzeOutput(provider=context.vision.name, **analysis.model_dump())
+        return AnalyzeOutput(
+            provider=context.vision.name, model=context.vision.analysis_model, **analysis.model_dump()
+        )

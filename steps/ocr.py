@@ -9,13 +9,17 @@ from steps.normalize import Normalize
 
 class OcrOutput(TextReading):
     provider: str
+    model: str | None = None  # None in results recorded before model versions
 
 
 class Ocr(Step[OcrOutput]):
     name = "ocr"
     requires = (Normalize,)
+    model_attribute = "text_model"
 
     def run(self, context: StepContext) -> OcrOutput:
         reading = context.vision.read_text(context.image())
         context.log.info("read %d line(s) of text with %s", len(reading.lines), context.vision.name)
-        return OcrOutput(provider=context.vision.name, **reading.model_dump())
+        return OcrOutput(
+            provider=context.vision.name, model=context.vision.text_model, **reading.model_dump()
+        )

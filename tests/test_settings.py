@@ -132,3 +132,12 @@ def test_the_local_face_model_is_chosen_and_checked():
     assert parsed(LOCAL_FACE_MODEL="dlib").local.face_model == "dlib"
     message = refused({**VALID, "LOCAL_FACE_MODEL": "hog"})
     assert "LOCAL_FACE_MODEL: unknown face model 'hog'" in message
+
+
+def test_ocr_languages_are_checked_at_startup():
+    assert parsed().local.ocr_languages == "latin"
+    assert "OCR_LANGUAGES: 'arabic!' is not a language code" in refused(
+        {**VALID, "OCR_LANGUAGES": "ara,arabic!"}
+    )
+    message = refused({**VALID, "OCR_LANGUAGES": "xyz"})
+    assert "OCR_LANGUAGES=xyz" in message and "tesseract-ocr-xyz" in message  # no such pack installed

@@ -2,12 +2,14 @@
 
 import pytest
 
+from devhost.scenes import printed_page
 from pipeline.faces.local_index import LocalFaceIndex, distance_to_confidence
 from pipeline.runtime import Runtime
 from pipeline.settings import Settings
 from pipeline.vision.local.faces import DEFAULT_FACE_MODEL, FACE_MODELS
 from steps import STEPS_BY_NAME
 from tests.pipeline_harness import Harness
+from tests.vision.test_local_ocr import without_final_stop
 
 DEFAULT_MATCH_DISTANCE = FACE_MODELS[DEFAULT_FACE_MODEL].match_distance
 FULL = "normalize,analyze,ocr,faces,facematch,persist"
@@ -44,14 +46,44 @@ def test_printed_page_text_lands_in_v_images_line_by_line(harness, samples):
     assert row["text"].splitlines() == [line[1] for line in lines]
 
 
-def test_local_analysis_says_what_it_cannot_do_and_invents_nothing(harness, samples):
-    refs = process(harness, samples, ["coffee.png"])
-    row = harness.image_row(refs["coffee.png"])
-    assert row["tags"] is None and row["caption"] is None
+def test_tags_objects_and_the_composed_caption_land_in_sql(harness, samples):
+    refs = process(harness, samples, ["coffee.png", "two_people.jpg"])
+    coffee = harness.image_row(refs["coffee.png"])
+    assert coffee["caption"] == "a cup"
+    assert coffee["tags"].split(", ")[:2] == ["drink", "espresso"]
+    people = harness.image_row(refs["two_people.jpg"])
+    assert people["caption"] == "two people with a tie" and "person" in people["tags"].split(", ")
+    objects = rows(
+        harness.runtime,
+        "SELECT o.name, o.rect_width FROM image_objects o JOIN v_images i ON i.image_id = o.image_id "
+        "WHERE i.blob_name = ? ORDER BY o.object_index",
+        refs["two_people.jpg"].name,
+    )
+    assert [name for name, _ in objects].count("person") == 2 and all(width > 0 for _, width in objects)
+    tags = rows(
+        harness.runtime, "SELECT tag, confidence FROM v_tags WHERE blob_name = ?", refs["coffee.png"].name
+    )
+    assert dict(tags)["cup"] >= 0.5  # the cup the detector boxed (the working copy is a re-encoded JPEG)
     output = rows(harness.runtime, "SELECT output_json FROM step_results WHERE step = 'analyze'")[0][0]
-    for feature in ("tags", "caption", "categories", "objects"):
-        assert f'"{feature}":"unsupported by provider local"' in output
+    assert '"caption_source":"composed"' in output and "unsupported by provider local" not in output.replace(
+        '"adult.gore":"unsupported by provider local"', ""
+    )
     assert '"is_adult":false' in output and '"dominant_colors":[' in output
+
+
+def test_accented_text_is_intact_in_v_images(harness, tmp_path):
+    lines = [
+        "Avis de recherche : Hélène Dupré, née à Genève.",
+        "Se busca a José Muñoz, visto en Córdoba.",
+        "Procura-se João Conceição; gesucht wird Jürgen Weiß.",
+    ]
+    printed_page(lines).save(tmp_path / "notice.png")
+    ref = harness.upload(tmp_path / "notice.png", "v/notice.png")
+    harness.ingest(ref)
+    harness.run_all()
+    row = harness.image_row(ref)
+    assert without_final_stop(row["text"].splitlines()) == without_final_stop(lines)
+    assert row["caption"] == "a document with text" and "text" in row["tags"].split(", ")
 
 
 def test_same_person_is_matched_and_different_people_are_not(harness, samples):

@@ -150,6 +150,15 @@ var pipelineAppSettings = [
     value: 'yunet-sface'
   }
   {
+    name: 'OCR_LANGUAGES'
+    value: 'latin'
+  }
+  {
+    // The open models' converted graphs are cached here: the app's package is read-only, /tmp is not.
+    name: 'MODEL_CACHE_DIR'
+    value: '/tmp/imaginem-models'
+  }
+  {
     // The desk's local identity: always empty in Azure, where people sign in with App Service Authentication.
     name: 'DESK_USER'
     value: ''

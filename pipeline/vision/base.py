@@ -95,6 +95,10 @@ class ImageType(BaseModel):
 class Analysis(BaseModel):
     tags: list[Tag] | None = None
     caption: Caption | None = None
+    caption_source: Literal["model", "composed"] | None = Field(
+        default=None,
+        description="'model': a captioning model wrote it (Azure); 'composed': built from the detections (local)",
+    )
     categories: list[Category] | None = None
     objects: list[DetectedObject] | None = None
     adult: Adult | None = None
@@ -142,7 +146,11 @@ def decode_embedding(text: str) -> np.ndarray:
 
 class VisionProvider(ABC):
     name: str
+    # The models behind each kind of result, recorded with it: a reprocess runs a step again for results
+    # another model made.
     face_model: str
+    analysis_model: str
+    text_model: str
 
     @abstractmethod
     def analyze(self, image: VisionImage) -> Analysis:

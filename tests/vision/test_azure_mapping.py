@@ -1,7 +1,7 @@
 """Azure's documented response shapes, deserialized by the SDKs' own models, mapped to the pipeline's.
 
-The local server leaves tags, captions, categories, objects and quality empty (no open model computes
-them), so their mapping is checked here on responses shaped like Azure's.
+The local server answers with the open models' findings and leaves quality empty, so every field's mapping
+is checked here on responses shaped like Azure's.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def test_analysis_maps_every_feature():
 
     assert [(t.name, t.confidence) for t in analysis.tags] == [("person", 0.998), ("uniform", 0.91)]
     assert analysis.caption.text == "Grace Hopper wearing a military uniform"  # the most confident caption
+    assert analysis.caption_source == "model"
     assert [(c.name, c.score) for c in analysis.categories] == [("people_portrait", 0.88)]
     (person,) = analysis.objects
     assert person.name == "person"
@@ -84,7 +85,7 @@ def test_image_type_kind(clip_art, line_drawing, kind):
 
 def test_features_missing_from_a_response_are_listed_as_unsupported():
     analysis = to_analysis(deserialize(vision_models, "ImageAnalysis", {"tags": []}), None)
-    assert analysis.tags == []
+    assert analysis.tags == [] and analysis.caption_source is None
     assert set(analysis.unsupported) == {"caption", "categories", "objects", "adult", "colors", "image_type"}
 
 

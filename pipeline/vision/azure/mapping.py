@@ -161,7 +161,8 @@ def to_analysis(result: Any, size: Size) -> Analysis:
     adult = found.get("adult")
     if adult is not None and adult.gore_score is None:
         unsupported["adult.gore"] = ABSENT
-    return Analysis(**found, unsupported=unsupported)
+    caption_source = "model" if found.get("caption") else None  # Computer Vision's captioning model wrote it
+    return Analysis(**found, caption_source=caption_source, unsupported=unsupported)
 
 
 def _box(values: list[float] | None, size: Size) -> list[int]:

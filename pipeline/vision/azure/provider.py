@@ -101,6 +101,8 @@ class AzureVision(VisionProvider):
 
     name = "azure"
     face_model = f"azure-face/{DETECTION_MODEL}+{RECOGNITION_MODEL}"
+    analysis_model = "azure-computer-vision/v3.2-analyze"
+    text_model = "azure-computer-vision/v3.2-read"
 
     def __init__(
         self, accounts: AzureAccounts | AzureVisionSettings, retry_policy: RetryPolicy | None = None
