@@ -1,0 +1,29 @@
+"""The names of the app settings the pipeline reads (the Azure templates set the same names)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+STORAGE_CONNECTION = "AzureWebJobsStorage"
+PIPELINE_STEPS = "PIPELINE_STEPS"
+SQL_CONNECTION_STRING = "SQL_CONNECTION_STRING"
+VISION_PROVIDER = "VISION_PROVIDER"
+VISION_AUTH = "VISION_AUTH"
+VISION_ENDPOINT = "VISION_ENDPOINT"
+VISION_KEY = "VISION_KEY"
+FACE_ENDPOINT = "FACE_ENDPOINT"
+FACE_KEY = "FACE_KEY"
+FACE_LIST_ID = "FACE_LIST_ID"
+VISION_RATE_LIMIT = "VISION_RATE_LIMIT"
+FACE_RATE_LIMIT = "FACE_RATE_LIMIT"
+FACE_DETECT_GRID = "FACE_DETECT_GRID"
+ORIGINAL_RETENTION = "ORIGINAL_RETENTION"
+LOCAL_FACE_MODEL = "LOCAL_FACE_MODEL"
+OCR_LANGUAGES = "OCR_LANGUAGES"
+MODEL_CACHE_DIR = "MODEL_CACHE_DIR"
+DESK_USER = "DESK_USER"
+DESK_ROLES = "DESK_ROLES"
+
+
+def choices(enum: type[StrEnum]) -> str:
+    return " or ".join(repr(member.value) for member in enum)
