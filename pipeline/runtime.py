@@ -1,7 +1,7 @@
 """``Runtime``: the one composition root. Every service a process uses is built here, once, from the settings.
 
 Storage, SQL, the job records, the claim check, the vision providers, the Azure SDK clients with their
-sign-in and rate limiters, and the face match indexes. Nothing else in the code base keeps a client, a
+sign-in and rate limiters (one budget per account shared by all instances), and the face match indexes. Nothing else in the code base keeps a client, a
 model or a cache at module level: a second ``Runtime`` (a test, a second configuration) shares nothing with
 the first. Building a runtime opens no connection; providers and indexes are built on first use, since a
 step that never runs should not pay for a model or a remote list.
@@ -30,6 +30,7 @@ from pipeline.settings import Provider, Settings
 from pipeline.step import Step
 from pipeline.storage import Storage
 from pipeline.vision.base import VisionProvider
+from pipeline.vision.ratelimit import RateLimiters
 
 # The storage SDK logs every HTTP request at INFO; in a pipeline that is noise that drowns the job lines.
 logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
@@ -124,7 +125,10 @@ class Runtime:
         return AzureVision(self._accounts())
 
     def _accounts(self):
-        """The Azure SDK clients, sign-in and pacers; the caller holds the lock."""
+        """The Azure SDK clients, sign-in and pacers; the caller holds the lock.
+
+        The pacers take their slots from the budget in SQL that every instance of the app shares.
+        """
         if self._azure_accounts is None:
             if self.settings.azure is None:
                 raise ConfigurationError(
@@ -133,7 +137,7 @@ class Runtime:
                 )
             from pipeline.vision.azure import AzureAccounts
 
-            self._azure_accounts = AzureAccounts(self.settings.azure)
+            self._azure_accounts = AzureAccounts(self.settings.azure, limiters=RateLimiters(self.database))
         return self._azure_accounts
 
     # --- face matching ------------------------------------------------------------------------------

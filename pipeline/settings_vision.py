@@ -106,8 +106,8 @@ class AzureVisionSettings(BaseModel):
 
     ``auth`` decides how requests are signed: ``key`` (``vision_key``/``face_key``; Key Vault references in
     Azure) or ``identity`` (a Microsoft Entra token of the app's managed identity, or of ``az login`` on an
-    operator's machine; no key anywhere). ``*_rate_limit`` is the requests/s this process sends to each account
-    (None: unpaced); ``face_detect_grid`` how many images one Face detect call may cover (1: one per call).
+    operator's machine; no key anywhere). ``*_rate_limit`` is the requests/s all instances together send to each
+    account (None: unpaced); ``face_detect_grid`` how many images one Face detect call may cover (1: one per call).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
