@@ -8,20 +8,24 @@ a database-wide lock, so it is safe to run twice or from several processes at on
 from __future__ import annotations
 
 import logging
+import random
 import re
 import struct
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyodbc
 
 from pipeline.errors import ConfigurationError, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MIGRATIONS_ROOT = Path(__file__).resolve().parent.parent / "infra" / "sql"
 # msodbcsql.h: pre-connect attribute that takes a Microsoft Entra access token instead of credentials.
@@ -32,6 +36,12 @@ SQL_TOKEN_SCOPE = "https://database.windows.net/.default"
 _DEFAULT_CREDENTIAL = re.compile(r"authentication\s*=\s*activedirectorydefault\s*;?", re.IGNORECASE)
 _MIGRATION_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _GO_LINE = re.compile(r"^\s*GO\s*$", re.IGNORECASE | re.MULTILINE)
+# SQLite shared by several processes: a writer waits for the write lock up to the busy timeout (the SQLite ODBC
+# driver's ``Timeout=`` option, in ms; 100000 when absent), then gets SQLITE_BUSY/SQLITE_LOCKED. Where nothing
+# of the transaction has happened yet (its BEGIN, a single statement) or SQLite keeps it open (its COMMIT), the
+# attempt is repeated, backing off, for this long before the error reaches the job.
+BUSY_RETRY_SECONDS = 120.0
+_BUSY = ("database is locked", "database table is locked")
 
 
 @dataclass(frozen=True)
@@ -168,8 +178,32 @@ def migration_files(dialect: Dialect) -> list[tuple[int, Path]]:
     return files
 
 
+def is_busy(error: BaseException) -> bool:
+    """Whether a driver error is SQLite's "another connection holds the lock" (SQLITE_BUSY, SQLITE_LOCKED)."""
+    return isinstance(error, pyodbc.Error) and any(text in str(error) for text in _BUSY)
+
+
+def retry_busy(action: Callable[[], T], what: str, budget: float = BUSY_RETRY_SECONDS) -> T:
+    """``action()``, repeated with jittered backoff while SQLite answers busy, for at most ``budget`` s."""
+    deadline = time.monotonic() + budget
+    delay = 0.005
+    while True:
+        try:
+            return action()
+        except pyodbc.Error as error:
+            if not is_busy(error) or time.monotonic() + delay > deadline:
+                raise
+            log.debug("SQLite busy on %s; retrying in %.3f s", what, delay)
+            time.sleep(random.uniform(delay / 2, delay))
+            delay = min(delay * 2, 0.5)
+
+
 class Database:
-    """Thread-safe access: each thread keeps its own connection, reopened after a failure."""
+    """Thread-safe access: each thread keeps its own connection, reopened after a failure.
+
+    With SQLite, a writer that meets another process's write lock waits (busy timeout) and retries
+    (:func:`retry_busy`), so "database is locked" does not reach a job while the lock is only held briefly.
+    """
 
     def __init__(self, connection_string: str) -> None:
         self.connection_string = connection_string
@@ -187,7 +221,8 @@ class Database:
             )
             if self.dialect is SQLITE:
                 connection.execute("PRAGMA foreign_keys = ON")
-                connection.execute("PRAGMA journal_mode = WAL").fetchall()
+                # Switching to WAL needs a moment alone with the file: busy while another process writes.
+                retry_busy(lambda: connection.execute("PRAGMA journal_mode = WAL").fetchall(), "journal mode")
             self._local.connection = connection
         return connection
 
@@ -218,14 +253,15 @@ class Database:
         cursor = connection.cursor()
         try:
             if self.dialect.begin:
-                cursor.execute(self.dialect.begin)
+                retry_busy(lambda: cursor.execute(self.dialect.begin), "BEGIN")
             else:
                 connection.autocommit = False
             if self.dialect is TSQL:
                 cursor.fast_executemany = True
             yield cursor
             if self.dialect.begin:
-                cursor.execute("COMMIT")
+                # A busy COMMIT leaves the transaction open, so it can be repeated.
+                retry_busy(lambda: cursor.execute("COMMIT"), "COMMIT")
             else:
                 connection.commit()
         except BaseException:
@@ -246,7 +282,8 @@ class Database:
         """Run one statement and return (column names, rows)."""
         try:
             cursor = self._connection().cursor()
-            cursor.execute(sql, *params) if params else cursor.execute(sql)
+            # One statement in autocommit: a busy one changed nothing, so running it again is safe.
+            retry_busy(lambda: cursor.execute(sql, *params) if params else cursor.execute(sql), "statement")
             if cursor.description is None:
                 return [], []
             columns = [column[0] for column in cursor.description]
