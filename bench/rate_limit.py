@@ -1,19 +1,22 @@
-"""How close the pipeline in azure mode keeps a rate-limited service to its limit, and at what cost.
+"""How close 1, 2 and 4 instances in azure mode together keep a rate-limited account to its limit.
 
 Starts Azurite, the local server that speaks Computer Vision and Face (throttled to N requests/s, the excess
-answered 429 with Retry-After, like an S1/S0 account) and the real local Functions host in azure mode
-pacing itself at N/s (``VISION_RATE_LIMIT``/``FACE_RATE_LIMIT``; the one endpoint shares one budget), then
-runs a batch of decodable sample images through the whole pipeline. Prints the sustained useful (non-429)
+answered 429 with Retry-After, like an S1/S0 account) and, for each host count in turn, that many real local
+Functions hosts at once in azure mode, over one Azurite and one SQLite database, each configured with the
+account's whole rate N/s (``VISION_RATE_LIMIT``/``FACE_RATE_LIMIT``): they take their send slots from the budget
+they share in SQL (``rate_slots``, :class:`pipeline.vision.ratelimit.SharedRateLimiter`). Each runs a batch of
+decodable sample images through the whole pipeline. Prints per host count the sustained useful (non-429)
 requests/s over the steady part of the run (from 10 % to 90 % of the useful requests) divided by N
-(target >= 0.95), the number of 429s, requests per image by operation, and failed images (must be 0).
-No timing is asserted: these are figures to read.
+(target >= 0.95 at 4 hosts), the number of 429s (the instances together over the rate), requests per image
+by operation, and failed images (must be 0). No timing is asserted: these are figures to read.
 
-    .venv/bin/python -m bench.rate_limit [--rps 10] [--images 60] [--threads 32] [--quick]
+    .venv/bin/python -m bench.rate_limit [--rps 10] [--images 60] [--hosts 1,2,4] [--threads 32] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import secrets
@@ -23,11 +26,12 @@ import tempfile
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from devhost.azure_vision import AzureVisionServer
 from devhost.azurite import REPO_ROOT, Azurite
-from devhost.quickstart import start_host, stop_host
+from devhost.quickstart import start_hosts, stop_hosts
 from devhost.samples import EXPECTED, build_sample_set
 from pipeline.db import Database
 from pipeline.settings_file import environment_only
@@ -86,17 +90,93 @@ def steady_rate(points: list[tuple[float, int]]) -> tuple[float, float]:
     return ((end[1] - start[1]) / span if span > 0 else 0.0), span
 
 
-def start_measured_host(env: dict[str, str], folder: Path, name: str) -> subprocess.Popen:
+def start_measured_hosts(env: dict[str, str], folder: Path, name: str, count: int) -> list[subprocess.Popen]:
     args = ("--settings", str(environment_only(folder)), "--host-json", str(folder / "host.json"))
-    return start_host(folder / f"host-{name}.log", env, args)
+    return start_hosts([folder / f"host-{name}-{i}.log" for i in range(count)], env, args)
+
+
+@dataclass
+class Run:
+    """One batch through ``hosts`` hosts together, and what the local server counted meanwhile."""
+
+    hosts: int
+    finished: bool
+    elapsed: float
+    statuses: dict[str, int]
+    stats: dict
+    points: list[tuple[float, int]]
+
+    @property
+    def failed(self) -> int:
+        return self.statuses.get("failed", 0) + (0 if self.finished else 1)
+
+    def steady(self) -> tuple[float, float]:
+        return steady_rate(self.points) if self.points else (0.0, 0.0)
+
+    def busiest_second(self) -> int:
+        return max((b[1] - a[1] for a, b in itertools.pairwise(self.points)), default=0)
+
+
+def measure(
+    env: dict[str, str], folder: Path, images: Path, server: AzureVisionServer, storage: Storage,
+    database: Database, hosts: int, count: int,
+) -> Run:  # fmt: skip
+    """A fresh set of ``hosts`` host processes (nothing learnt earlier carries over) on one batch."""
+    batch = f"bench-{hosts}"
+    running = start_measured_hosts(env, folder, batch, hosts)
+    try:
+        admin(server.endpoint, "/_admin/reset", {})
+        sampler = Sampler(server.endpoint)
+        sampler.start()
+        started = time.monotonic()
+        refs = upload(storage, images, batch)
+        finished = wait_for(
+            database, refs, timeout=120 + 10 * count, alive=lambda: all(h.poll() is None for h in running)
+        )
+        elapsed = time.monotonic() - started
+        sampler.stopping.set()
+        sampler.join()
+        stats = admin(server.endpoint, "/_admin/stats")
+        _, rows = database.query(
+            "SELECT status, COUNT(*) FROM v_images WHERE batch_id = ? GROUP BY status", [batch]
+        )
+    finally:
+        stop_hosts(running)
+    return Run(hosts, finished, elapsed, {status: n for status, n in rows}, stats, sampler.points)
+
+
+def report(run: Run, count: int, rps: float) -> None:
+    rate, span = run.steady()
+    useful = useful_requests(run.stats)
+    print(f"\n{run.hosts} host(s): finished {run.finished} in {run.elapsed:.1f} s; images {run.statuses}; "
+          f"failed images: {run.failed}")  # fmt: skip
+    print(
+        f"  useful requests: {useful} ({useful / count:.2f} per image); 429 answers: {run.stats['throttled']}"
+    )
+    print(f"  steady part ({span:.0f} s): {rate:.2f} useful requests/s = {rate / rps:.3f} of the account's rate; "
+          f"busiest sampled second {run.busiest_second()}")  # fmt: skip
+    deltas = [later[1] - earlier[1] for earlier, later in itertools.pairwise(run.points)]
+    print(f"  useful requests per second, second by second: {' '.join(map(str, deltas))}")
+    for operation, number in sorted(run.stats["requests"].items()):
+        print(f"    {operation:28} {number:5}  {number / count:.2f} per image")
+
+
+def host_counts(text: str) -> list[int]:
+    counts = [int(part) for part in text.split(",") if part.strip()]
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError("host counts are positive integers, e.g. 1,2,4")
+    return counts
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.rate_limit", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--rps", type=float, default=10.0, help="the service's limit, requests/s (default 10)"
+        "--rps", type=float, default=10.0, help="the account's limit, requests/s (default 10)"
     )
-    parser.add_argument("--images", type=int, default=60, help="images in the batch (default 60)")
+    parser.add_argument("--images", type=int, default=60, help="images in each batch (default 60)")
+    parser.add_argument(
+        "--hosts", type=host_counts, default=[1, 2, 4], help="host counts to run, in turn (default 1,2,4)"
+    )
     parser.add_argument("--threads", type=int, default=32, help="PYTHON_THREADPOOL_THREAD_COUNT (default 32)")
     parser.add_argument("--batch-size", type=int, default=16, help="host.json queues batchSize (default 16)")
     parser.add_argument(
@@ -109,9 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         "normalize,faces,facematch,persist keeps it cheap (it caches detections by image content), so the "
         "figures measure the pacing rather than the CPU",
     )
-    parser.add_argument("--quick", action="store_true", help="20 images")
+    parser.add_argument("--quick", action="store_true", help="24 images per host count")
     args = parser.parse_args(argv)
-    count = 20 if args.quick else args.images
+    count = 24 if args.quick else args.images
     client_rps = args.rps if args.client_rps is None else args.client_rps
 
     key = secrets.token_hex(16)
@@ -148,55 +228,30 @@ def main(argv: list[str] | None = None) -> int:
             }
             # Warm-up in a first host process: each distinct image once, so the local server has its
             # model answers cached (it computes them on this machine's CPU, and dlib holds the GIL of the
-            # server's process while it runs). The measured batch then meets a service with a steady answer
-            # time, and the figures measure the pipeline's pacing. The measured batch runs in a fresh host,
-            # so nothing the warm-up taught it (how long a Read took then) carries over.
+            # server's process while it runs). The measured batches then meet a service with a steady answer
+            # time, and the figures measure the pipeline's pacing.
             storage = Storage.from_settings({"AzureWebJobsStorage": azurite.connection_string})
-            host = start_measured_host(env, folder, "warm-up")
+            warm_up = start_measured_hosts(env, folder, "warm-up", 1)
             try:
                 warm = upload(storage, images.parent / "samples", "warm-up")
-                wait_for(database, warm, timeout=600, alive=lambda: host.poll() is None)
+                wait_for(database, warm, timeout=600, alive=lambda: warm_up[0].poll() is None)
             finally:
-                stop_host(host)
-            host = start_measured_host(env, folder, "measured")
-            try:
-                admin(server.endpoint, "/_admin/reset", {})
-                sampler = Sampler(server.endpoint)
-                sampler.start()
-                started = time.monotonic()
-                refs = upload(storage, images, "bench")
-                finished = wait_for(
-                    database, refs, timeout=120 + 10 * count, alive=lambda: host.poll() is None
-                )
-                elapsed = time.monotonic() - started
-                sampler.stopping.set()
-                sampler.join()
-                stats = admin(server.endpoint, "/_admin/stats")
-                _, rows = database.query(
-                    "SELECT status, COUNT(*) FROM v_images WHERE batch_id = 'bench' GROUP BY status"
-                )
-            finally:
-                stop_host(host)
+                stop_hosts(warm_up)
+            runs = [measure(env, folder, images, server, storage, database, n, count) for n in args.hosts]
 
-    statuses = {status: n for status, n in rows}
-    rate, span = steady_rate(sampler.points) if sampler.points else (0.0, 0.0)
-    useful = useful_requests(stats)
-    print(f"\n{count} images, service limit {args.rps:g} requests/s, pipeline paced at {client_rps:g}/s")
+    print(f"\n{count} images per batch, account limit {args.rps:g} requests/s, every host paced at "
+          f"{client_rps:g}/s from the budget they share in SQL")  # fmt: skip
     print(f"steps: {args.steps}")
-    print(f"host: PYTHON_THREADPOOL_THREAD_COUNT={args.threads}, queues batchSize={args.batch_size}, "
+    print(f"each host: PYTHON_THREADPOOL_THREAD_COUNT={args.threads}, queues batchSize={args.batch_size}, "
           f"newBatchThreshold={max(1, args.batch_size // 2)}")  # fmt: skip
-    print(
-        f"finished: {finished}, {elapsed:.1f} s; images {statuses}; failed images: {statuses.get('failed', 0)}"
-    )
-    print(f"useful requests: {useful} ({useful / count:.2f} per image); 429 answers: {stats['throttled']}")
-    print(f"steady part ({span:.0f} s): {rate:.2f} useful requests/s = {rate / args.rps:.3f} of the limit")
-    deltas = [
-        later[1] - earlier[1] for earlier, later in zip(sampler.points, sampler.points[1:], strict=False)
-    ]
-    print(f"useful requests per second, second by second: {' '.join(map(str, deltas))}")
-    for operation, number in sorted(stats["requests"].items()):
-        print(f"  {operation:28} {number:5}  {number / count:.2f} per image")
-    return 0 if finished and not statuses.get("failed") else 1
+    for run in runs:
+        report(run, count, args.rps)
+    print("\nhosts | useful requests/s / account rate | 429 answers | failed images")
+    for run in runs:
+        print(
+            f"{run.hosts:5} | {run.steady()[0] / args.rps:32.3f} | {run.stats['throttled']:11} | {run.failed:13}"
+        )
+    return 0 if all(run.failed == 0 for run in runs) else 1
 
 
 if __name__ == "__main__":

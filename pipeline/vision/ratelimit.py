@@ -159,12 +159,11 @@ class SharedRateLimiter:
                 cursor.execute(_ENSURE[self._dialect], self.endpoint, self.endpoint)
             cursor.execute(_CLAIM[self._dialect], self.slots_per_claim * interval, self.endpoint)
             next_slot, database_now = cursor.execute(_CLAIMED[self._dialect], self.endpoint).fetchone()
+            # Read with the database's "now", not after the COMMIT: how long a commit takes varies from claim
+            # to claim, and would shift whole claims against each other.
+            local_now = self.clock.monotonic()
         self._ensured = True
-        first = (
-            self.clock.monotonic()
-            + (float(next_slot) - float(database_now))
-            - self.slots_per_claim * interval
-        )
+        first = local_now + (float(next_slot) - float(database_now)) - self.slots_per_claim * interval
         self._slots.extend(first + i * interval for i in range(self.slots_per_claim))
 
     def reserve(self) -> float:
