@@ -23,7 +23,7 @@ from typing import Any
 
 from devhost.azure_vision import AzureVisionServer
 from devhost.azurite import REPO_ROOT, Azurite
-from devhost.quickstart import start_host, stop_host
+from devhost.quickstart import start_hosts, stop_hosts
 from devhost.samples import build_sample_set
 from pipeline.contract import BlobRef
 from pipeline.db import Database
@@ -64,36 +64,49 @@ class Stack:
     env: dict[str, str]
     host_json: dict[str, Any]
     server: AzureVisionServer | None = None
-    host: subprocess.Popen | None = None
+    hosts: list[subprocess.Popen] = field(default_factory=list)
     _batches: int = field(default=0)
 
     @property
-    def host_log(self) -> Path:
-        return self.workdir / "host.log"
+    def host(self) -> subprocess.Popen | None:
+        return self.hosts[0] if self.hosts else None
 
-    def start_host(self) -> subprocess.Popen:
+    @property
+    def host_log(self) -> Path:
+        return self.host_logs[0]
+
+    @property
+    def host_logs(self) -> list[Path]:
+        count = max(1, len(self.hosts))
+        return [self.workdir / ("host.log" if i == 0 else f"host-{i}.log") for i in range(count)]
+
+    def start_host(self, count: int = 1) -> subprocess.Popen:
+        """``count`` hosts at once over this stack's Azurite and database (competing consumers); the first."""
         host_json = self.workdir / "host.json"
         host_json.write_text(json.dumps(self.host_json), encoding="utf-8")
         args = ("--settings", str(environment_only(self.workdir)), "--host-json", str(host_json))
-        self.host = start_host(self.host_log, self.env, args)
-        return self.host
+        logs = [self.workdir / ("host.log" if i == 0 else f"host-{i}.log") for i in range(count)]
+        self.hosts = start_hosts(logs, self.env, args)
+        return self.hosts[0]
 
     def stop_host(self) -> None:
-        stop_host(self.host)
-        self.host = None
+        stop_hosts(self.hosts)
+        self.hosts = []
 
     def run_batch(
         self, folder: Path, batch: str | None = None, timeout: float | None = None
     ) -> list[BlobRef]:
         """Upload every file of ``folder`` as one batch and wait until each image is complete or failed."""
-        assert self.host is not None, "start the host first"
+        assert self.hosts, "start the host first"
         self._batches += 1
         batch = batch or f"bench-{self._batches}"
         with open(os.devnull, "w") as quiet:
             refs = upload(self.storage, folder, batch, err=quiet)
             limit = timeout or 120.0 + 20.0 * len(refs)
-            host = self.host
-            finished = wait_for(self.database, refs, limit, alive=lambda: host.poll() is None, err=quiet)
+            hosts = list(self.hosts)
+            finished = wait_for(
+                self.database, refs, limit, alive=lambda: all(h.poll() is None for h in hosts), err=quiet
+            )
         if not finished:
             tail = "\n".join(self.host_log.read_text(errors="replace").splitlines()[-30:])
             raise RuntimeError(f"batch {batch} did not finish in {limit:.0f} s; host log tail:\n{tail}")

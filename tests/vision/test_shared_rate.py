@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.db import Database
+from pipeline.runtime import Runtime
+from pipeline.settings import Settings
 from pipeline.vision.ratelimit import HEADROOM, RateLimiter, RateLimiters, SharedRateLimiter
+from steps import STEPS_BY_NAME
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -128,3 +131,14 @@ def test_without_its_table_the_process_paces_itself_alone(tmp_path: Path):
     limiter = SharedRateLimiter(Database(f"Driver=SQLite3;Database={tmp_path / 'bare.db'}"), ENDPOINT, 10.0)
     waits = [limiter.reserve() for _ in range(3)]
     assert waits[0] == 0.0 and waits[2] == pytest.approx(0.2, abs=0.02)
+
+
+def test_the_runtime_paces_its_azure_accounts_from_the_shared_budget(sql_connection_string: str):
+    env = {"VISION_PROVIDER": "azure", "VISION_ENDPOINT": ENDPOINT, "VISION_KEY": "k", "FACE_ENDPOINT": ENDPOINT,
+           "FACE_KEY": "k", "SQL_CONNECTION_STRING": sql_connection_string,
+           "AzureWebJobsStorage": "UseDevelopmentStorage=true"}  # fmt: skip
+    runtime = Runtime.from_settings(Settings.from_environment(env, STEPS_BY_NAME), STEPS_BY_NAME)
+    accounts = runtime._accounts()
+    assert accounts.limiters.database is runtime.database
+    assert isinstance(accounts.face_retry.pacer, SharedRateLimiter)
+    assert accounts.face_retry.pacer is accounts.vision_retry.pacer  # one endpoint, one budget
