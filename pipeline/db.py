@@ -185,17 +185,24 @@ def is_busy(error: BaseException) -> bool:
 
 def retry_busy(action: Callable[[], T], what: str, budget: float = BUSY_RETRY_SECONDS) -> T:
     """``action()``, repeated with jittered backoff while SQLite answers busy, for at most ``budget`` s."""
-    deadline = time.monotonic() + budget
-    delay = 0.005
+    started = time.monotonic()
+    delay, retries = 0.005, 0
     while True:
         try:
-            return action()
+            result = action()
         except pyodbc.Error as error:
-            if not is_busy(error) or time.monotonic() + delay > deadline:
+            if not is_busy(error) or time.monotonic() + delay - started > budget:
                 raise
-            log.debug("SQLite busy on %s; retrying in %.3f s", what, delay)
             time.sleep(random.uniform(delay / 2, delay))
-            delay = min(delay * 2, 0.5)
+            delay, retries = min(delay * 2, 0.5), retries + 1
+            continue
+        if retries:
+            # Worth a line: a lock held this long (past the busy timeout) slows every writer down.
+            log.info(
+                "SQLite %s waited %.1f s for another connection's write lock (%d retries)",
+                what, time.monotonic() - started, retries,
+            )  # fmt: skip
+        return result
 
 
 class Database:

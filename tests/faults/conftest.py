@@ -50,19 +50,26 @@ class HostProcess:
     log: Path
 
     @classmethod
-    def start(cls, env: dict[str, str], folder: Path, run: int, module: str = "devhost") -> HostProcess:
+    def launch(cls, env: dict[str, str], folder: Path, run: int, module: str = "devhost") -> HostProcess:
+        """The host's process started, not waited for (see :attr:`ready`)."""
         host_json = folder / "host.json"
-        host_json.write_text(json.dumps(FAULT_HOST_JSON))
+        if not host_json.is_file():  # never rewritten under a host that is reading it at its start
+            host_json.write_text(json.dumps(FAULT_HOST_JSON))
         log = folder / f"host-{run:02d}.log"
         process = subprocess.Popen(
             [sys.executable, "-m", module, "--port", "0", "--settings", str(environment_only(folder)),
              "--host-json", str(host_json), "--message-lease", MESSAGE_LEASE],
             cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
         )  # fmt: skip
-        host = cls(process, log)
+        return cls(process, log)
+
+    @classmethod
+    def start(cls, env: dict[str, str], folder: Path, run: int, module: str = "devhost") -> HostProcess:
+        host = cls.launch(env, folder, run, module)
+        process = host.process
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and process.poll() is None:
-            if READY in log.read_text():
+            if host.ready:
                 return host
             time.sleep(0.1)
         if process.poll() is None:
@@ -70,7 +77,11 @@ class HostProcess:
         # A host that killed itself before it was ready (an injected fault) is a valid run.
         if process.returncode == -signal.SIGKILL:
             return host
-        pytest.fail(f"host did not start:\n{log.read_text()[-3000:]}")
+        pytest.fail(f"host did not start:\n{host.log.read_text()[-3000:]}")
+
+    @property
+    def ready(self) -> bool:
+        return READY in self.log.read_text()
 
     @property
     def alive(self) -> bool:

@@ -81,7 +81,7 @@ def upload_people(storage: Storage, batch: str) -> dict[BlobRef, str]:
 
 
 class Hosts:
-    """Three host processes, each replaced as soon as it is killed or kills itself."""
+    """Three host processes, each replaced as soon as it is killed or kills itself (started, not waited for)."""
 
     def __init__(self, env: dict[str, str], folder: Path, seed: int) -> None:
         self.env, self.folder, self.seed = env, folder, seed
@@ -95,7 +95,8 @@ class Hosts:
             "FAULT_SEED": f"{self.seed}-{self.started}",
         }
         module = "tests.faults.crashing_host" if crashing else "devhost"
-        host = HostProcess.start(env, self.folder, self.started, module=module)
+        # Not waited for: the other hosts go on working while this one starts, as in a scale-out.
+        host = HostProcess.launch(env, self.folder, self.started, module=module)
         self.started += 1
         self.running.append(host)
         return host
@@ -106,6 +107,10 @@ class Hosts:
             assert host.process.returncode == -signal.SIGKILL, host.log.read_text()[-3000:]
             self.running.remove(host)
         return dead
+
+    def ready(self) -> list[HostProcess]:
+        """The hosts running and ready to work (one just started is not yet)."""
+        return [host for host in self.running if host.alive and host.ready]
 
     def kill(self, host: HostProcess) -> None:
         host.kill()
@@ -139,31 +144,24 @@ def test_three_hosts_killed_at_random_lose_and_miss_nothing(runtime, host_env, t
     try:
         for number in range(HOSTS):
             hosts.start(crashing=number == 0)
+        # The kill points, drawn up front as amounts of progress (step runs, not time: start-up and leases
+        # vary) over the first nine tenths of the batch, so the kills spread over all of it.
+        points = sorted(rng.sample(range(1, int(0.9 * STEPS * IMAGES)), KILLS))
         deadline = time.monotonic() + (1200 if FULL else 200)
-        while (
-            external + injected < KILLS
-            and finished(database, uploaded) < IMAGES
-            and time.monotonic() < deadline
-        ):
-            # Kill after a random share of the work left (progress, not time), so the kills spread over the
-            # batch, the last ones too, while the other hosts go on working during each restart.
-            left = max(2, STEPS * IMAGES - step_runs(database))
-            target = step_runs(database) + rng.randint(1, max(1, left // (KILLS - external - injected + 1)))
-            while step_runs(database) < target and finished(database, uploaded) < IMAGES:
-                if time.monotonic() > deadline:
-                    break
+        for point in points:
+            while (step_runs(database) < point or not hosts.ready()) and time.monotonic() < deadline:
                 if dead := hosts.died_by_themselves():
                     injected += len(dead)
                     done_at_kill += [finished(database, uploaded)] * len(dead)
                     for _ in dead:
                         hosts.start(crashing=rng.random() < 0.5)
                 time.sleep(0.02)
-            victims = [host for host in hosts.running if host.alive]
-            if victims and external + injected < KILLS:
-                hosts.kill(rng.choice(victims))
-                external += 1
-                done_at_kill.append(finished(database, uploaded))
-                hosts.start(crashing=rng.random() < 0.5)
+            if external + injected >= KILLS or finished(database, uploaded) == IMAGES:
+                break
+            hosts.kill(rng.choice(hosts.ready()))
+            external += 1
+            done_at_kill.append(finished(database, uploaded))
+            hosts.start(crashing=rng.random() < 0.5)
         assert external + injected >= KILLS, (
             f"{external + injected} kills before the deadline:\n{hosts.logs()}"
         )
