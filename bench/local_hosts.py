@@ -38,7 +38,7 @@ def warm_up(stack: Stack, source: Path, scratch: Path) -> int:
     """Warm-up batches until every host has run each model step once; the number of batches."""
     for round_number in range(1, WARM_UP_ROUNDS + 1):
         folder = scratch / f"warm-up-{round_number}"
-        folder.mkdir()
+        folder.mkdir(parents=True)
         for copy in range(2 * len(stack.hosts)):
             for name in WARM_UP:
                 shutil.copyfile(source / name, folder / f"{copy}-{name}")
