@@ -37,9 +37,10 @@ _DEFAULT_CREDENTIAL = re.compile(r"authentication\s*=\s*activedirectorydefault\s
 _MIGRATION_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _GO_LINE = re.compile(r"^\s*GO\s*$", re.IGNORECASE | re.MULTILINE)
 # SQLite shared by several processes: a writer waits for the write lock up to the busy timeout (the SQLite ODBC
-# driver's ``Timeout=`` option, in ms; 100000 when absent), then gets SQLITE_BUSY/SQLITE_LOCKED. Where nothing
-# of the transaction has happened yet (its BEGIN, a single statement) or SQLite keeps it open (its COMMIT), the
-# attempt is repeated, backing off, for this long before the error reaches the job.
+# driver's ``Timeout=`` option, in ms; 100000 when absent; the driver was seen waiting about twice it), then
+# gets SQLITE_BUSY/SQLITE_LOCKED. Where nothing of the transaction has happened yet (its BEGIN, a single
+# statement) or SQLite keeps it open (its COMMIT), the attempt is repeated, backing off, for this long before
+# the error reaches the job.
 BUSY_RETRY_SECONDS = 120.0
 _BUSY = ("database is locked", "database table is locked")
 
