@@ -126,8 +126,8 @@ var pipelineAppSettings = [
     value: faceListId
   }
   {
-    // Requests/s each instance sends to an account (S1/S0: 10/s per account; divide by the instances that
-    // run at once). 0 turns pacing off.
+    // Requests/s all instances together send to an account (S1/S0: 10/s per account): they share one budget
+    // per endpoint in SQL (rate_slots), so this is the account's whole rate. 0 turns pacing off.
     name: 'VISION_RATE_LIMIT'
     value: '10'
   }
