@@ -41,9 +41,6 @@ class LocalFaceIndex(FaceIndex):
         self._vectors = FaceVectors(model.embedding_size)
         self._loaded_seq = 0
 
-    def __len__(self) -> int:
-        return len(self._vectors)
-
     def memory_bytes(self) -> int:
         return self._vectors.memory_bytes()
 

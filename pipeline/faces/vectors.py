@@ -140,9 +140,6 @@ class FaceVectors:
     def __len__(self) -> int:
         return len(self._slot)
 
-    def __contains__(self, face_id: str) -> bool:
-        return _key(face_id) in self._slot
-
     def memory_bytes(self) -> int:
         """Memory held: the arrays, and the id-to-row dictionary with its keys (16-byte bytes) and rows."""
         arrays = sum(a.nbytes for group in self._groups() for a in group)
