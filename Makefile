@@ -101,7 +101,7 @@ test-faults: deps
 	IMAGINEM_FAULTS=full $(PY) -m pytest -s tests/faults tests/test_hostile_inputs.py
 
 # In this order. QUICK=1 passes --quick to each.
-BENCHES := api_calls grid_batching rate_limit helper_overhead local_throughput local_hosts sql_persist face_models face_threshold scene_models desk people
+BENCHES := api_calls grid_batching rate_limit helper_overhead local_throughput local_hosts sql_persist face_models face_threshold scene_models desk people face_index_scale
 bench: deps face-photos
 	@for name in $(BENCHES); do \
 	  echo "== python -m bench.$$name $(if $(QUICK),--quick)"; \

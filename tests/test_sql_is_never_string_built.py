@@ -58,6 +58,16 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         'TAGS_OF_IMAGES_SQL.format(", ".join("?" * count))',
     ): "inserts only '?' placeholders, one per image id of the page (at most 500)",
     (
+        "pipeline/faces/store.py",
+        "embeddings_of_statement",
+        'EMBEDDINGS_OF_SQL.format(", ".join("?" * count))',
+    ): "inserts only '?' placeholders, one per candidate face id (at most EMBEDDINGS_PER_QUERY)",
+    (
+        "pipeline/faces/store.py",
+        "FaceIndexStore.local_embeddings",
+        "LOCAL_FACES_SQL + dialect.page_clause",
+    ): "one constant statement plus the dialect's constant paging clause; every value is a bound parameter",
+    (
         "pipeline/api/persons.py",
         "person_list_statement",
         "PERSON_LIST_SQL + database.dialect.page_clause",

@@ -1,7 +1,9 @@
 """The open-model match index: embeddings kept in SQL (``face_index``) and searched in memory.
 
-The in-memory copy (:mod:`pipeline.faces.vectors`) refreshes incrementally by sequence number, since other
-workers and instances add faces too; an entry commits in sequence order, so none is ever skipped.
+The in-memory copy (:mod:`pipeline.faces.vectors`, 8-bit codes) refreshes incrementally by sequence number,
+since other workers and instances add faces too; an entry commits in sequence order, so none is ever
+skipped. A search takes the candidates the codes cannot rule out and measures their exact distances on the
+float32 embeddings SQL keeps, so its matches are those of a float32 brute-force search.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import numpy as np
 
 from pipeline.faces.index import Evict, FaceIndex, FaceMatch, IndexedFace
 from pipeline.faces.store import FaceIndexStore, StoredEmbedding
-from pipeline.faces.vectors import ExactVectors
+from pipeline.faces.vectors import FaceVectors
 from pipeline.vision.base import decode_embedding
 
 
@@ -36,14 +38,23 @@ class LocalFaceIndex(FaceIndex):
     def __init__(self, store: FaceIndexStore, model: EmbeddingModel, evict: Evict | None = None) -> None:
         super().__init__(store, evict)
         self.model = model
-        self._vectors = ExactVectors(model.embedding_size)
+        self._vectors = FaceVectors(model.embedding_size)
         self._loaded_seq = 0
+
+    def memory_bytes(self) -> int:
+        return self._vectors.memory_bytes()
+
+    def load(self) -> None:
+        """Bring the in-memory copy up to date now rather than at the next search."""
+        with self._lock:
+            self._refresh()
 
     def _refresh(self) -> None:
         """Load the entries committed since the last refresh (other workers and instances add faces too)."""
-        for row in self._store.local_embeddings(self.model.model_id, after_seq=self._loaded_seq):
-            self._vectors.add(row.face_id, row.image_id, np.frombuffer(row.embedding, dtype="<f4"))
-            self._loaded_seq = row.seq
+        while page := self._store.local_embeddings(self.model.model_id, after_seq=self._loaded_seq):
+            vectors = np.frombuffer(page.embeddings, dtype="<f4").reshape(len(page.face_ids), -1)
+            self._vectors.add_many(page.face_ids, page.image_ids, vectors)
+            self._loaded_seq = page.last_seq
 
     def _matches(self, face: IndexedFace, pairs: list[tuple[str, float]]) -> list[FaceMatch]:
         threshold = self.model.match_distance
@@ -60,7 +71,14 @@ class LocalFaceIndex(FaceIndex):
             return []  # embeddings of different models are never compared
         self._refresh()
         vector = decode_embedding(face.embedding)
-        return self._matches(face, self._vectors.within(vector, self.model.match_distance, face.image_id))
+        candidates = self._vectors.candidates(vector, self.model.match_distance, face.image_id)
+        if not candidates:
+            return []
+        entries = self._store.embeddings_of(self.model.model_id, candidates)
+        # A candidate SQL no longer holds (erased, or indexed again by another model elsewhere) goes here too.
+        for gone in set(candidates) - {entry.face_id for entry in entries}:
+            self._vectors.remove(gone)
+        return self._search_among(face, entries)
 
     def _search_among(self, face: IndexedFace, entries: list[StoredEmbedding]) -> list[FaceMatch]:
         if not self._comparable(face):

@@ -20,6 +20,14 @@ LOCAL_FACES_SQL = (
     "SELECT face_id, image_id, embedding, seq FROM face_index WHERE provider = 'local' AND face_model = ? "
     "AND seq > ? ORDER BY seq"
 )
+# The stored embeddings of a few faces by one model (at most EMBEDDINGS_PER_QUERY '?' placeholders, one per
+# face id).
+# By primary key alone: with the model in the WHERE clause SQLite may pick the (provider, face_model, seq)
+# index and read every face of the model.
+EMBEDDINGS_OF_SQL = (
+    "SELECT face_id, image_id, embedding, seq, provider, face_model FROM face_index WHERE face_id IN ({})"
+)
+EMBEDDINGS_PER_QUERY = 500
 # Entries that committed while a face was being added: after its search began, before its own entry.
 ADDED_BETWEEN_SQL = (
     "SELECT face_id, image_id, embedding, seq, detection_id FROM face_index WHERE provider = ? AND face_model = ? "
@@ -50,12 +58,24 @@ class IndexedEntry:
 
 
 @dataclass(frozen=True)
+class EmbeddingPage:
+    face_ids: list[str]
+    image_ids: list[str]
+    embeddings: bytes  # float32 little-endian, one embedding after the other
+    last_seq: int
+
+
+@dataclass(frozen=True)
 class StoredEmbedding:
     face_id: str
     image_id: str
     embedding: bytes | None
     seq: int
     detection_id: str | None = None
+
+
+def embeddings_of_statement(count: int) -> str:
+    return EMBEDDINGS_OF_SQL.format(", ".join("?" * count))
 
 
 def _lower(value: Any) -> str:
@@ -133,14 +153,37 @@ class FaceIndexStore:
         )
         return [IndexEntry(_lower(face_id), provider, persisted) for face_id, provider, persisted in rows]
 
-    def local_embeddings(self, model: str, after_seq: int = 0) -> list[StoredEmbedding]:
-        """Open-model faces embedded by ``model`` with a sequence number above ``after_seq``, in order."""
-        _, rows = self._db.query(LOCAL_FACES_SQL, [model, after_seq])
-        return [
-            StoredEmbedding(_lower(face_id), _lower(image_id), embedding, int(seq))
-            for face_id, image_id, embedding, seq in rows
-            if embedding is not None
-        ]
+    def local_embeddings(self, model: str, after_seq: int = 0, limit: int = 20_000) -> EmbeddingPage | None:
+        """Up to ``limit`` open-model faces embedded by ``model`` with a sequence number above ``after_seq``,
+        in sequence order; None when there are none. Page on from the page's ``last_seq``."""
+        # Paged by seq, so a cold load of a million faces never holds them all as rows at once; columns rather
+        # than an object per row, which would cost more than reading them.
+        dialect = self._db.dialect
+        _, rows = self._db.query(
+            LOCAL_FACES_SQL + dialect.page_clause, [model, after_seq, *dialect.page_parameters(limit, 0)]
+        )
+        if not rows:
+            return None
+        held = [row for row in rows if row[2] is not None]
+        return EmbeddingPage(
+            face_ids=[str(row[0]) for row in held],
+            image_ids=[str(row[1]) for row in held],
+            embeddings=b"".join(row[2] for row in held),
+            last_seq=int(rows[-1][3]),
+        )
+
+    def embeddings_of(self, model: str, face_ids: Sequence[str]) -> list[StoredEmbedding]:
+        """The open-model entries of these faces that are (still) in the index, embedded by ``model``."""
+        found = []
+        for start in range(0, len(face_ids), EMBEDDINGS_PER_QUERY):
+            chunk = list(face_ids[start : start + EMBEDDINGS_PER_QUERY])
+            _, rows = self._db.query(embeddings_of_statement(len(chunk)), chunk)
+            found += [
+                StoredEmbedding(_lower(face_id), _lower(image_id), embedding, int(seq))
+                for face_id, image_id, embedding, seq, provider, face_model in rows
+                if provider == "local" and face_model == model
+            ]
+        return found
 
     def added_between(
         self, provider: str, model: str, after_seq: int, before_seq: int
