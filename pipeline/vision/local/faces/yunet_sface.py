@@ -70,6 +70,10 @@ MIN_FACE_CONTRAST = 6.0
 # woman's two photos from 0.85 to 1.29 apart (bench.face_threshold). The crop is reduced for large faces
 # (warping a large face straight down to 112 px aliases) and enlarged at most MAX_UPSCALE x for small ones.
 ALIGN_FACE_PX = 160
+# YuNet reports "faces" in a black input whose short side is 32 px or less (12 in a 13 x 800 one, in varying
+# places that depend on the previous input: a thin picture, or a quarter-turn probe of one): narrower inputs
+# are padded to this.
+MIN_INPUT_SIDE = 64
 # Columns of a YuNet detection row: x, y, w, h, five (x, y) landmarks, score.
 POINT_COLUMNS = slice(0, 14)
 X_COLUMNS = [0, 4, 6, 8, 10, 12]
@@ -213,6 +217,10 @@ def _resized(bgr: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _detect(detector: Any, bgr: np.ndarray) -> np.ndarray:
+    height, width = bgr.shape[:2]
+    if min(height, width) < MIN_INPUT_SIDE:
+        # Padded at the right and bottom, so the rows keep the picture's coordinates.
+        bgr = np.pad(bgr, ((0, max(0, MIN_INPUT_SIDE - height)), (0, max(0, MIN_INPUT_SIDE - width)), (0, 0)))
     detector.setInputSize((bgr.shape[1], bgr.shape[0]))
     _, rows = detector.detect(bgr)
     return np.zeros((0, 15), dtype=np.float32) if rows is None else rows.astype(np.float32)
