@@ -31,6 +31,8 @@ from pipeline.vision.base import VisionImage
 from pipeline.vision.local import LocalVision
 
 TARGET_SHARE = 0.80
+# Issue 12: twice the 53.0 images/min of the first open-model pipeline, on 2 cores.
+TARGET_RATE = 106.0
 WARM_UP = ("grace_hopper.jpg", "page_of_text.png")  # faces, text and analysis: every model loads
 
 
@@ -98,10 +100,12 @@ def run(folder: Path, warm_up: Path, threads: int, queues: dict | None) -> None:
     print(f"\nPYTHON_THREADPOOL_THREAD_COUNT={threads}, host.json queues batchSize={config['batchSize']} "
           f"newBatchThreshold={config['newBatchThreshold']} maxPollingInterval={config['maxPollingInterval']}")  # fmt: skip
     print(f"  pipeline: {len(refs)} uploads ({len(complete)} complete, {len(refs) - len(complete)} failed as "
-          f"expected) in {seconds:.1f} s -> {pipeline_rate:.1f} images/min; host peak RSS {rss:.0f} MiB")  # fmt: skip
+          f"expected) in {seconds:.1f} s -> {pipeline_rate:.1f} images/min (target >= {TARGET_RATE:.0f} on 2 cores); "
+          f"host peak RSS {rss:.0f} MiB")  # fmt: skip
     print("  CPU during the timed batch: "
           + ", ".join(f"{name} {value:.1f} s ({value / len(complete) * 1000:.0f} ms per image)" for name, value in cpu.items())
-          + f"; {sum(cpu.values()) / seconds:.2f} cores busy on average")  # fmt: skip
+          + f"; {sum(cpu.values()) / seconds:.2f} cores busy on average; CPU bound on 2 whole cores "
+          f"{2 * 60 * len(complete) / sum(cpu.values()):.0f} images/min")  # fmt: skip
     print("  step time per image (step_runs, wall): "
           + ", ".join(f"{step} {value * 1000:.0f} ms" for step, value in per_step.items()))  # fmt: skip
     print("  pure inference, one call after another: "
