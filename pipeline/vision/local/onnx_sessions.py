@@ -5,9 +5,9 @@ with one image's step, so the models already run side by side on every core: par
 images, and one intra-op thread per session keeps the compute threads to one per worker thread however many
 invocations run (a thread per core per session would put 6 compute threads on 2 cores at 3 workers). ONNX
 Runtime's default, idle threads spinning while they wait for work, reached 50 % of the pure inference
-throughput here; without spinning, one thread or one per core cost the host the same CPU per image within
-this machine's noise (606 vs 614 ms, BENCHMARKS.md section 5). One thread per session costs latency only when
-a single image is processed on an otherwise idle machine.
+throughput here; without spinning, one thread or one per core cost the same CPU per image within this
+machine's noise (host + Azurite 795-840 ms with one, 825 ms with one per core: BENCHMARKS.md section 5b).
+One thread per session costs latency only when a single image is processed on an otherwise idle machine.
 
 OpenCV's models (YOLO, YuNet, SFace) keep OpenCV's own pool: it runs one parallel region at a time and
 runs a second thread's region serially in that thread, so it never oversubscribes the cores.
