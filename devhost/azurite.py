@@ -167,6 +167,13 @@ class Azurite:
         return self._data_dir
 
     @property
+    def pid(self) -> int:
+        """The Azurite process (benchmarks read its CPU time)."""
+        self._require_running()
+        assert self._proc is not None
+        return self._proc.pid
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 

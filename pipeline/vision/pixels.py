@@ -29,6 +29,7 @@ PALETTE: dict[str, tuple[int, int, int]] = {
 }
 _NAMES = list(PALETTE)
 _RGB = np.array([PALETTE[name] for name in _NAMES], dtype=np.float32)
+_RGB_SQUARED = (_RGB**2).sum(axis=1)
 ANALYSIS_SIDE = 256
 # Share of pixels with colour saturation below this for an image to count as black and white.
 GREY_SATURATION = 0.12
@@ -42,9 +43,11 @@ def _small(image: Image.Image) -> np.ndarray:
 
 
 def _names(pixels: np.ndarray) -> np.ndarray:
+    """The nearest palette colour of each pixel (whole-number channels, so every distance is exact)."""
     flat = pixels.reshape(-1, 3)
-    distances = ((flat[:, None, :] - _RGB[None, :, :]) ** 2).sum(axis=2)
-    return distances.argmin(axis=1)
+    # |p - c|^2 = |p|^2 - 2 p.c + |c|^2, without an N x 12 x 3 intermediate; |p|^2 is the same for every
+    # colour, so the nearest one is the argmin of the rest.
+    return (_RGB_SQUARED - 2 * flat @ _RGB.T).argmin(axis=1)
 
 
 def _most_common(indices: np.ndarray, count: int) -> list[str]:
@@ -62,21 +65,23 @@ def _saturation(pixels: np.ndarray) -> np.ndarray:
 def colors(image: Image.Image) -> Colors:
     pixels = _small(image)
     height, width = pixels.shape[:2]
+    # Every pixel is named once; the centre and the border are regions of that one map.
+    names = _names(pixels).reshape(height, width)
     border = max(1, min(height, width) // 8)
     edge = np.concatenate(
-        [pixels[:border].reshape(-1, 3), pixels[-border:].reshape(-1, 3),
-         pixels[:, :border].reshape(-1, 3), pixels[:, -border:].reshape(-1, 3)]
+        [names[:border].reshape(-1), names[-border:].reshape(-1),
+         names[:, :border].reshape(-1), names[:, -border:].reshape(-1)]
     )  # fmt: skip
-    centre = pixels[height // 4 : height - height // 4, width // 4 : width - width // 4]
+    centre = names[height // 4 : height - height // 4, width // 4 : width - width // 4].reshape(-1)
     saturation = _saturation(pixels)
     # Accent: the most saturated of the commonly occurring colours (top decile of saturation).
     flat, flat_saturation = pixels.reshape(-1, 3), saturation.reshape(-1)
     vivid = flat[flat_saturation >= np.quantile(flat_saturation, 0.9)]
     accent = np.median(vivid, axis=0) if len(vivid) else flat.mean(axis=0)
     return Colors(
-        dominant_foreground=_most_common(_names(centre), 1)[0],
-        dominant_background=_most_common(_names(edge), 1)[0],
-        dominant_colors=_most_common(_names(pixels), 3),
+        dominant_foreground=_most_common(centre, 1)[0],
+        dominant_background=_most_common(edge, 1)[0],
+        dominant_colors=_most_common(names.reshape(-1), 3),
         accent_color="".join(f"{round(channel):02X}" for channel in accent),
         is_black_and_white=bool((saturation < GREY_SATURATION).mean() >= GREY_SHARE),
     )

