@@ -20,6 +20,7 @@ kept as 16 raw bytes each. About 180 bytes per 128-d face, a third of its float3
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import uuid
 from collections.abc import Sequence
@@ -74,7 +75,8 @@ def _int8_product_session(dimensions: int):  # -> onnxruntime.InferenceSession
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8  # readable by every onnxruntime release we accept
-    return cpu_session(model.SerializeToString())
+    # One search at a time per process (the index's lock), so the scan may take every core.
+    return cpu_session(model.SerializeToString(), threads=os.cpu_count() or 1)
 
 
 def _products_are_exact(vectors: FaceVectors) -> bool:

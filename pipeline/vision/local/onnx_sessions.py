@@ -20,12 +20,14 @@ from pathlib import Path
 INTRA_OP_THREADS = 1
 
 
-def cpu_session(model: bytes | str | Path):
+def cpu_session(model: bytes | str | Path, threads: int = INTRA_OP_THREADS):
+    """A session on the CPU; ``threads`` other than one only for work that runs one at a time per process
+    and is worth both cores (the face index's scan of every stored face, under the index's lock)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.intra_op_num_threads = INTRA_OP_THREADS
+    options.intra_op_num_threads = threads
     source = str(model) if isinstance(model, Path) else model
     return onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
