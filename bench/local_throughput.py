@@ -18,12 +18,14 @@ sharing the cores).
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
 from bench.stack import Stack, cpu_seconds, peak_rss_mib, running_stack, sample_folder
+from devhost.azurite import REPO_ROOT
 from devhost.samples import build_sample_set
 from pipeline.contract import WORKING_CONTAINER, BlobRef
 from pipeline.ids import image_id_for
@@ -118,6 +120,12 @@ def run(folder: Path, warm_up: Path, threads: int, queues: dict | None) -> None:
           f"overhead share {max(0.0, 1 - share):.0%}")  # fmt: skip
 
 
+def default_threads() -> int:
+    """The worker threads a user's local host runs with: the shipped example settings' value."""
+    example = json.loads((REPO_ROOT / "local.settings.json.example").read_text())
+    return int(example["Values"]["PYTHON_THREADPOOL_THREAD_COUNT"])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the sample set once (--copies 1)")
@@ -129,7 +137,11 @@ def main(argv: list[str] | None = None) -> None:
         "last image spends crossing six queues are a small share of the batch, as in bulk use)",
     )
     parser.add_argument(
-        "--threads", type=int, nargs="+", default=[2], help="PYTHON_THREADPOOL_THREAD_COUNT values"
+        "--threads",
+        type=int,
+        nargs="+",
+        default=[default_threads()],
+        help="PYTHON_THREADPOOL_THREAD_COUNT values (default: local.settings.json.example's)",
     )
     args = parser.parse_args(argv)
     configurations: list[tuple[int, dict | None]] = [(threads, None) for threads in args.threads]
