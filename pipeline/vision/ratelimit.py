@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from abc import ABC, abstractmethod
 from collections import deque
 
 import pyodbc
@@ -51,7 +52,27 @@ log = logging.getLogger(__name__)
 HEADROOM = 0.97
 
 
-class RateLimiter:
+class Limiter(ABC):
+    """Spaces requests: :meth:`reserve` takes the caller's slot, :meth:`acquire` also waits for it."""
+
+    clock: Clock
+
+    @abstractmethod
+    def reserve(self) -> float:
+        """Take the next slot; seconds the caller must wait before sending its request."""
+
+    @abstractmethod
+    def slow_to(self, rate: float) -> None: ...
+
+    def acquire(self) -> float:
+        """Wait for this caller's slot; the seconds waited."""
+        wait = self.reserve()
+        if wait > 0:
+            self.clock.sleep(wait)
+        return wait
+
+
+class RateLimiter(Limiter):
     """A token bucket of ``burst`` tokens refilled at ``rate`` per second, with reservations.
 
     :meth:`acquire` takes a token, going into debt when none is left, and sleeps until the debt is
@@ -83,13 +104,6 @@ class RateLimiter:
         with self._lock:
             self.rate = min(self.rate, rate)
 
-    def acquire(self) -> float:
-        """Wait for this caller's slot; the seconds waited."""
-        wait = self.reserve()
-        if wait > 0:
-            self.clock.sleep(wait)
-        return wait
-
 
 # Two slots per claim halve the claims (5/s at 10 requests/s, whatever the number of instances) and cost at
 # most one unused slot per instance when it goes idle.
@@ -116,7 +130,7 @@ _CLAIMED = {
 }
 
 
-class SharedRateLimiter:
+class SharedRateLimiter(Limiter):
     """Paces this process's requests to one endpoint within a budget shared with every other instance.
 
     Same interface as :class:`RateLimiter` (burst 1): the callers of all instances are served one slot each,
@@ -187,13 +201,6 @@ class SharedRateLimiter:
             slot = self._slots.popleft()
         return max(0.0, slot - now)
 
-    def acquire(self) -> float:
-        """Wait for this caller's slot; the seconds waited."""
-        wait = self.reserve()
-        if wait > 0:
-            self.clock.sleep(wait)
-        return wait
-
 
 def _key(endpoint: str) -> str:
     return endpoint.strip().rstrip("/").lower()
@@ -208,10 +215,10 @@ class RateLimiters:
 
     def __init__(self, database: Database | None = None) -> None:
         self.database = database
-        self._limiters: dict[str, RateLimiter | SharedRateLimiter] = {}
+        self._limiters: dict[str, Limiter] = {}
         self._lock = threading.Lock()
 
-    def for_endpoint(self, endpoint: str, rate: float | None) -> RateLimiter | SharedRateLimiter | None:
+    def for_endpoint(self, endpoint: str, rate: float | None) -> Limiter | None:
         """The pacer for an endpoint at ``rate`` requests/s (None or 0: no pacing).
 
         The same endpoint asked for at two rates (Computer Vision and Face on one account) keeps the lower.

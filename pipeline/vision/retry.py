@@ -51,7 +51,7 @@ class Clock(Protocol):
 
 
 class Pacer(Protocol):
-    """Spaces the requests to one account (:class:`pipeline.vision.ratelimit.RateLimiter`)."""
+    """Spaces the requests to one account (:class:`pipeline.vision.ratelimit.Limiter`: this process alone or a budget shared by every instance)."""
 
     def acquire(self) -> float: ...
 
