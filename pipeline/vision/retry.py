@@ -51,7 +51,8 @@ class Clock(Protocol):
 
 
 class Pacer(Protocol):
-    """Spaces the requests to one account (:class:`pipeline.vision.ratelimit.Limiter`: this process alone or a budget shared by every instance)."""
+    """Spaces the requests to one account (:class:`pipeline.vision.ratelimit.Limiter`: this process's own
+    pace, or a budget shared by every instance)."""
 
     def acquire(self) -> float: ...
 
