@@ -27,6 +27,7 @@ from devhost.quickstart import (
     tail,
 )
 from pipeline.errors import ConfigurationError
+from pipeline.setting_names import STORAGE_CONNECTION
 from pipeline.settings import DESK_ROLES, DESK_USER
 from pipeline.settings_file import export_settings, load_local_settings
 
@@ -76,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"local host running (log: {HOST_LOG}); data: {settings.sql_connection_string}",
                       file=sys.stderr)  # fmt: skip
                 print(f"desk: {address}", flush=True)
+                # Azurite runs on free ports: the operator CLI beside the desk (forget, review...) needs them.
+                print(f"for python -m pipeline.cli in another terminal: export {STORAGE_CONNECTION}="
+                      f"'{settings.storage[STORAGE_CONNECTION]}'", file=sys.stderr)  # fmt: skip
                 while host.poll() is None:
                     time.sleep(0.5)
                 print(f"make desk: the local host stopped; its log:\n{tail(HOST_LOG)}", file=sys.stderr)
