@@ -123,7 +123,10 @@ def test_instances_in_threads_get_distinct_slots_interval_apart(database: Databa
     # 40 slots at 50/s: 0.02 s apart; never coinciding, even where a thread preempted between the claim and
     # its clock reading (a busy machine) places one claim's slots a few ms late.
     assert min(gaps) > 0.01
-    assert slots[-1] - slots[0] == pytest.approx(39 / 50, abs=0.05)
+    # Never faster than the budget; and the budget is used (a claim's second slot may pass unused when its
+    # thread was preempted: 0.96 s was seen on a busy machine, so the same 1.5x margin as the test above).
+    span = slots[-1] - slots[0]
+    assert 39 / 50 - 0.05 <= span <= 39 / 50 * 1.5
 
 
 def test_the_lower_of_two_rates_on_one_endpoint_wins(database: Database):
