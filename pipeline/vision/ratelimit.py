@@ -55,14 +55,20 @@ HEADROOM = 0.97
 class Limiter(ABC):
     """Spaces requests: :meth:`reserve` takes the caller's slot, :meth:`acquire` also waits for it."""
 
-    clock: Clock
+    def __init__(self, rate: float, clock: Clock | None) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.clock = clock or SystemClock()
+        self._lock = threading.Lock()
 
     @abstractmethod
     def reserve(self) -> float:
         """Take the next slot; seconds the caller must wait before sending its request."""
 
-    @abstractmethod
-    def slow_to(self, rate: float) -> None: ...
+    def slow_to(self, rate: float) -> None:
+        with self._lock:
+            self.rate = min(self.rate, rate)
 
     def acquire(self) -> float:
         """Wait for this caller's slot; the seconds waited."""
@@ -80,14 +86,10 @@ class RateLimiter(Limiter):
     """
 
     def __init__(self, rate: float, burst: float = 1.0, clock: Clock | None = None) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
         if burst < 1:
             raise ValueError("burst must be at least 1")
-        self.rate = rate
+        super().__init__(rate, clock)
         self.burst = burst
-        self.clock = clock or SystemClock()
-        self._lock = threading.Lock()
         self._tokens = burst
         self._updated = self.clock.monotonic()
 
@@ -99,10 +101,6 @@ class RateLimiter(Limiter):
             self._updated = now
             self._tokens -= 1.0
             return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
-
-    def slow_to(self, rate: float) -> None:
-        with self._lock:
-            self.rate = min(self.rate, rate)
 
 
 # Two slots per claim halve the claims (5/s at 10 requests/s, whatever the number of instances) and cost at
@@ -145,24 +143,19 @@ class SharedRateLimiter(Limiter):
         slots_per_claim: int = SLOTS_PER_CLAIM,
         clock: Clock | None = None,
     ) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
         if slots_per_claim < 1:
             raise ValueError("slots_per_claim must be at least 1")
+        super().__init__(rate, clock)
         self.database = database
         self.endpoint = endpoint
-        self.rate = rate
         self.slots_per_claim = slots_per_claim
-        self.clock = clock or SystemClock()
         self._dialect = "sqlite" if database.dialect is SQLITE else "tsql"
         self._slots: deque[float] = deque()  # claimed send times, this process's monotonic clock
-        self._lock = threading.Lock()
         self._ensured = False
         self._alone = RateLimiter(rate, clock=self.clock)
 
     def slow_to(self, rate: float) -> None:
-        with self._lock:
-            self.rate = min(self.rate, rate)
+        super().slow_to(rate)
         self._alone.slow_to(rate)
 
     def _claim(self) -> None:
