@@ -79,24 +79,23 @@ def _int8_product_session(dimensions: int):  # -> onnxruntime.InferenceSession
     return cpu_session(model.SerializeToString(), threads=os.cpu_count() or 1)
 
 
-def _products_are_exact(vectors: FaceVectors) -> bool:
+def _products_are_exact(session, dimensions: int) -> bool:
     """Whether this CPU's int8 kernel gives exact products (some kernels saturate 16-bit partial sums): if
     not, the slower float32 product keeps every search complete."""
     rng = np.random.default_rng(0)
-    signs = np.resize(np.array([1, -1], dtype=np.int8), vectors.dimensions)
-    extremes = np.stack(
-        [np.full(vectors.dimensions, 127, np.int8), np.full(vectors.dimensions, -127, np.int8)]
-    )
+    signs = np.resize(np.array([1, -1], dtype=np.int8), dimensions)
+    extremes = np.stack([np.full(dimensions, 127, np.int8), np.full(dimensions, -127, np.int8)])
     codes = np.concatenate(
-        [extremes, extremes * signs, rng.integers(-127, 128, (252, vectors.dimensions), dtype=np.int8)]
+        [extremes, extremes * signs, rng.integers(-127, 128, (252, dimensions), dtype=np.int8)]
     )
     for column in (
         127 * signs[:, None],
-        np.full((vectors.dimensions, 1), 127, np.int8),
+        np.full((dimensions, 1), 127, np.int8),
         -127 * signs[:, None],
     ):
         exact = codes.astype(np.int64) @ column[:, 0].astype(np.int64)
-        if not np.array_equal(vectors._products(codes, column), exact.astype(np.float32)):
+        products = session.run(None, {"codes": codes, "query": np.ascontiguousarray(column)})[0][:, 0]
+        if not np.array_equal(products, exact):
             log.warning("this CPU's int8 matrix product is not exact: face searches use float32 (slower)")
             return False
     return True
@@ -120,8 +119,7 @@ class FaceVectors:
     def __init__(self, dimensions: int) -> None:
         self.dimensions = dimensions
         self._product = _int8_product_session(dimensions)
-        self._exact_int8 = True
-        self._exact_int8 = _products_are_exact(self)
+        self._exact_int8 = _products_are_exact(self._product, dimensions)
         # Per block, BLOCK_ROWS rows each (the last partly filled): codes and the bound's terms...
         self._codes: list[np.ndarray] = []
         self._scales: list[np.ndarray] = []
