@@ -20,10 +20,9 @@ LOCAL_FACES_SQL = (
     "SELECT face_id, image_id, embedding, seq FROM face_index WHERE provider = 'local' AND face_model = ? "
     "AND seq > ? ORDER BY seq"
 )
-# The stored embeddings of a few faces by one model (at most EMBEDDINGS_PER_QUERY '?' placeholders, one per
-# face id).
-# By primary key alone: with the model in the WHERE clause SQLite may pick the (provider, face_model, seq)
-# index and read every face of the model.
+# The stored embeddings of a few faces (at most EMBEDDINGS_PER_QUERY '?' placeholders, one per face id), by
+# primary key alone: with the model in the WHERE clause SQLite may pick the (provider, face_model, seq) index
+# and read every face of the model, so provider and model are filtered on the rows returned.
 EMBEDDINGS_OF_SQL = (
     "SELECT face_id, image_id, embedding, seq, provider, face_model FROM face_index WHERE face_id IN ({})"
 )
